@@ -1,0 +1,101 @@
+"""Backend-specific forward+backward timing used by the benchmark scripts.
+
+Each backend differentiates in its own way, so this is the one place in the benchmarks
+that imports TensorFlow, JAX or torch directly. Times are medians of repeated runs
+after warm-up; peak memory is the process's max resident set size.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+
+def set_threads(n: int = 2) -> None:
+    """Pins every backend to ``n`` CPU threads (call before the first op)."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(n))
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(n)
+    elif backend == "torch":
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1024.0 if sys.platform != "darwin" else rss / 2**20
+
+
+def make_fwd_bwd(model, x: np.ndarray) -> Callable[[], None]:
+    """Returns a function running forward + backward of ``sum(model(x)**2)``.
+
+    Gradients are taken with respect to every trainable weight and the input, the
+    backend's compiled path is used where it has one (tf.function, jax.jit).
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        xt = tf.constant(x)
+
+        @tf.function
+        def step(inp):
+            with tf.GradientTape() as tape:
+                tape.watch(inp)
+                y = model(inp, training=True)
+                loss = tf.reduce_sum(tf.square(y))
+            return tape.gradient(loss, [inp, *model.trainable_variables])
+
+        return lambda: [g.numpy() for g in step(xt) if g is not None]
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def loss_fn(tv, inp):
+            y, _ = model.stateless_call(tv, non_trainable, inp, training=True)
+            return jnp.sum(jnp.square(y))
+
+        grad = jax.jit(jax.grad(loss_fn, argnums=(0, 1)))
+        xj = jnp.asarray(x)
+        return lambda: jax.block_until_ready(grad(trainable, xj))
+    import torch
+
+    xt = torch.tensor(x, requires_grad=True)
+
+    def run():
+        model.zero_grad() if hasattr(model, "zero_grad") else None
+        y = model(xt, training=True)
+        torch.sum(y * y).backward()
+
+    return run
+
+
+def median_time(fn: Callable[[], object], warmup: int = 2, repeats: int = 5) -> float:
+    """Median wall time of ``fn`` in seconds after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)

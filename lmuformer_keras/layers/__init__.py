@@ -1,0 +1,1 @@
+"""Keras layers: the math of LMUFormer (keras.ops only)."""
