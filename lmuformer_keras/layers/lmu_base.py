@@ -200,6 +200,22 @@ class LMUBase(keras.layers.Layer):
             self._num_squarings,
         )
 
+    def memory_step(self, u_t, m_prev):
+        """One memory update ``m_t = A @ m_{t-1} + B * u_t`` on flat memories.
+
+        Args:
+            u_t: ``(batch, memory_d)`` encoded input.
+            m_prev: ``(batch, memory_d * order)`` previous memory (row-major).
+
+        Returns:
+            ``(batch, memory_d * order)``.
+        """
+        dtype = keras.backend.standardize_dtype(u_t.dtype)
+        a, b = self.discrete_matrices(dtype)
+        m = ops.reshape(m_prev, (-1, self.memory_d, self.order))
+        m = ops.matmul(m, ops.transpose(a)) + u_t[:, :, None] * b
+        return ops.reshape(m, (-1, self.memory_size))
+
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(

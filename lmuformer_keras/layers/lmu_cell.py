@@ -81,11 +81,7 @@ class LMUCell(LMUBase):
         return states
 
     def call(self, inputs, states, training: bool | None = None):
-        a, b = self.discrete_matrices(self.compute_dtype)
-        m = ops.reshape(states[0], (-1, self.memory_d, self.order))
-        u = self.encode(inputs)
-        m = ops.matmul(m, ops.transpose(a)) + u[:, :, None] * b
-        m = ops.reshape(m, (-1, self.memory_size))
+        m = self.memory_step(self.encode(inputs), states[0])
         if self.hidden_cell is None:
             return m, [m]
         hidden_in = ops.concatenate([m, inputs], -1) if self.input_to_hidden else m

@@ -1,0 +1,42 @@
+"""lmuformer_export: int8 TFLite / TensorFlow Lite Micro export of streaming models.
+
+Public API::
+
+    from lmuformer_export import export_streaming_model
+    report = export_streaming_model(streaming_model, calibration_x, "out/",
+                                    quantization="int8", y=labels)
+
+writes ``model.tflite``, ``model_data.cc``/``.h``, ``op_resolver.h``, ``metadata.json``
+and ``report.json``. The CLI is ``lmuformer-export`` (:mod:`lmuformer_export.cli`).
+Importing this package does not import TensorFlow or Keras.
+"""
+
+from .convert import check_graph, export_streaming_model, format_report
+from .errors import (
+    CalibrationDataError,
+    ConversionError,
+    ExportError,
+    NotStreamableError,
+    StateTyingError,
+    UnsupportedOpError,
+)
+from .flatbuffer import TFLiteGraph
+from .model_io import ModelIO, TensorIO
+from .verify import compare_runtimes, verify_model
+
+__all__ = [
+    "CalibrationDataError",
+    "ConversionError",
+    "ExportError",
+    "ModelIO",
+    "NotStreamableError",
+    "StateTyingError",
+    "TFLiteGraph",
+    "TensorIO",
+    "UnsupportedOpError",
+    "check_graph",
+    "compare_runtimes",
+    "export_streaming_model",
+    "format_report",
+    "verify_model",
+]

@@ -1,0 +1,125 @@
+"""The streaming contract the exporter relies on (duck-typed).
+
+A streaming model is any object with:
+
+- ``step_model``: ``keras.Model``, inputs ``[frame (batch, F), *states]``, outputs
+  ``[frame_logits (batch, C), *new_states]``, loop-free;
+- ``state_specs``: objects with ``name``, ``shape`` (no batch axis) and ``dtype``, in
+  the order of the step model's state inputs and outputs;
+- ``initial_states(batch_size) -> list[np.ndarray]``;
+- ``labels`` (``list[str]`` or ``None``) and ``frontend`` (``dict`` with ``name``,
+  ``params``, ``frame_hop_ms``, or ``None``).
+
+``lmuformer_keras.streaming.StreamingModel`` is the real one; tests use a toy one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .errors import NotStreamableError
+
+
+class StreamingLike(Protocol):
+    step_model: Any
+    state_specs: list
+    labels: list[str] | None
+    frontend: dict | None
+
+    def initial_states(self, batch_size: int) -> list: ...
+
+
+@dataclass(frozen=True)
+class StateInfo:
+    """A state spec, normalised: ``shape`` has no batch axis."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+def _shape(tensor) -> tuple:
+    return tuple(tensor.shape)
+
+
+def state_infos(streaming_model: StreamingLike) -> list[StateInfo]:
+    """Normalised state specs of ``streaming_model``."""
+    return [
+        StateInfo(str(s.name), tuple(int(d) for d in s.shape), str(s.dtype))
+        for s in streaming_model.state_specs
+    ]
+
+
+def num_features(streaming_model: StreamingLike) -> int:
+    """``F``: the last axis of the step model's frame input."""
+    return int(_shape(streaming_model.step_model.inputs[0])[-1])
+
+
+def num_classes(streaming_model: StreamingLike) -> int:
+    """``C``: the last axis of the step model's logits output."""
+    return int(_shape(streaming_model.step_model.outputs[0])[-1])
+
+
+def layer_names(model) -> list[str]:
+    """Names of every layer of ``model``, nested models included."""
+    names: list[str] = []
+    stack = list(getattr(model, "layers", []))
+    while stack:
+        layer = stack.pop()
+        names.append(layer.name)
+        stack.extend(getattr(layer, "layers", []) or [])
+    return names
+
+
+def layer_modules(model) -> list[str]:
+    """Modules defining the (non-Keras) layer classes of ``model``."""
+    modules = set()
+    stack = [model, *getattr(model, "layers", [])]
+    while stack:
+        layer = stack.pop()
+        module = type(layer).__module__
+        if not module.startswith("keras"):
+            modules.add(module)
+        if layer is not model:
+            stack.extend(getattr(layer, "layers", []) or [])
+    return sorted(modules)
+
+
+def check_streaming_model(streaming_model) -> list[StateInfo]:
+    """Check ``streaming_model`` meets the contract; return its state infos.
+
+    Raises:
+        NotStreamableError: naming the missing attribute or the mismatch.
+    """
+    kind = type(streaming_model).__name__
+    for attribute in ("step_model", "state_specs", "initial_states"):
+        if not hasattr(streaming_model, attribute):
+            raise NotStreamableError(
+                f"{kind} has no attribute '{attribute}': the exporter needs a "
+                "streaming model (step_model, state_specs, initial_states, labels, "
+                "frontend), e.g. lmuformer_keras.streaming.StreamingModel(model)"
+            )
+    step = streaming_model.step_model
+    infos = state_infos(streaming_model)
+    inputs, outputs = list(step.inputs), list(step.outputs)
+    if len(inputs) != 1 + len(infos) or len(outputs) != 1 + len(infos):
+        raise NotStreamableError(
+            f"{kind}.step_model has {len(inputs)} inputs and {len(outputs)} outputs; "
+            f"the contract needs 1 + {len(infos)} of each ([frame, *states] -> "
+            "[frame_logits, *new_states])"
+        )
+    if len(_shape(inputs[0])) != 2 or len(_shape(outputs[0])) != 2:
+        raise NotStreamableError(
+            f"{kind}.step_model: frame input {_shape(inputs[0])} and logits output "
+            f"{_shape(outputs[0])} must both be (batch, n)"
+        )
+    for i, info in enumerate(infos):
+        for role, tensor in (("input", inputs[1 + i]), ("output", outputs[1 + i])):
+            if _shape(tensor)[1:] != info.shape:
+                raise NotStreamableError(
+                    f"{kind}: state '{info.name}' has shape {info.shape} in "
+                    f"state_specs but the step model's state {role} {i} has "
+                    f"shape {_shape(tensor)[1:]}"
+                )
+    return infos

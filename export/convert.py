@@ -1,0 +1,388 @@
+"""``export_streaming_model``: streaming model -> verified TFLite Micro artifacts.
+
+Pipeline:
+
+1. check the streaming contract and the clips (``(N, T, F)``, ``F`` of the model);
+2. representative dataset: real ``[frame, *states]`` tuples from streaming the float
+   step model over the calibration clips (:mod:`.calibration`);
+3. convert the batch-1 step graph with ``TFLiteConverter.from_concrete_functions``
+   (in this process under the TensorFlow backend, else in a TF-backend child process:
+   :mod:`.tf_subprocess`);
+4. graph edits on the flatbuffer: fold ``CAST(bool->float)`` spikes into ``SELECT_V2``
+   (:mod:`.bool_cast`), tie each state output's quantization to its input's
+   (:mod:`.state_tying`);
+5. checks: loop-free, only TFLite Micro builtins, no float tensor (quantized modes);
+6. artifacts (:mod:`.artifacts`), smallest TFLM arena (:mod:`.arena`), verification in
+   LiteRT and TFLite Micro (:mod:`.verify`), ``metadata.json`` and ``report.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from . import artifacts
+from .arena import GRANULARITY, find_min_arena
+from .bool_cast import fold_bool_casts
+from .calibration import check_clips, representative_samples, stream_float
+from .contract import (
+    check_streaming_model,
+    layer_names,
+    num_classes,
+    num_features,
+)
+from .errors import ExportError, UnsupportedOpError
+from .flatbuffer import INTEGER_TYPES, TFLiteGraph, layer_name_from_tensor
+from .macs import count_macs
+from .model_io import map_io, refresh_io
+from .state_tying import check_states_tied, tie_states
+from .tf_convert import QUANTIZATIONS
+from .tflm_ops import check_tflm_ops, short_tensor_name
+from .verify import verify_model
+
+AGREEMENT_GOAL = 0.99
+LSB_GOAL = 2
+_LOOP_OPS = {
+    "WHILE",
+    "IF",
+    "CALL_ONCE",
+    "VAR_HANDLE",
+    "READ_VARIABLE",
+    "ASSIGN_VARIABLE",
+}
+
+
+def _convert(streaming_model, states, samples, quantization, extra_modules):
+    import keras
+
+    features = num_features(streaming_model)
+    if keras.backend.backend() == "tensorflow":
+        from .tf_convert import convert_step_model
+
+        return convert_step_model(
+            streaming_model.step_model, features, states, samples, quantization
+        ), "in-process"
+    from .tf_subprocess import convert_in_subprocess
+
+    return convert_in_subprocess(
+        streaming_model.step_model,
+        features,
+        states,
+        samples,
+        quantization,
+        extra_modules=extra_modules,
+    ), "subprocess"
+
+
+def _describe_tensor(graph: TFLiteGraph, tensor: int, names) -> str:
+    name = graph.tensor_name(tensor)
+    producer = graph.tensor_producer_name(tensor) or "graph input"
+    layer = layer_name_from_tensor(name, names)
+    where = f"Keras layer '{layer}'" if layer else "no Keras layer matched"
+    return (
+        f"'{short_tensor_name(name)}' ({graph.tensor_dtype(tensor)}, written by "
+        f"{producer}; {where})"
+    )
+
+
+def check_graph(graph: TFLiteGraph, quantization: str, names=()) -> list[str]:
+    """Loop-free, TFLM builtins only, and (quantized) integer tensors only.
+
+    Returns the sorted op names. Raises :class:`UnsupportedOpError`.
+    """
+    loops = sorted({graph.op_name(op) for op in graph.operators} & _LOOP_OPS)
+    if loops:
+        raise UnsupportedOpError(
+            f"the step graph must be loop-free and stateless, but it converted to "
+            f"{', '.join(loops)}: stream with explicit state inputs/outputs instead "
+            "of a Keras RNN layer or variables"
+        )
+    ops = check_tflm_ops(graph, names)
+    if quantization != "float32":
+        floats = [
+            t
+            for t in range(len(graph.tensors))
+            if graph.tensor_dtype(t) not in INTEGER_TYPES
+        ]
+        if floats:
+            described = "; ".join(_describe_tensor(graph, t, names) for t in floats[:8])
+            raise UnsupportedOpError(
+                f"the {quantization} model still holds {len(floats)} non-integer "
+                f"tensor(s) between input and output: {described}"
+            )
+    return ops
+
+
+def _labels(streaming_model, labels, classes: int):
+    labels = labels if labels is not None else getattr(streaming_model, "labels", None)
+    if labels is None:
+        return None
+    labels = [str(label) for label in labels]
+    if len(labels) != classes:
+        raise ExportError(
+            f"labels: {len(labels)} names given but the model has {classes} classes"
+        )
+    return labels
+
+
+def _frontend(streaming_model):
+    frontend = getattr(streaming_model, "frontend", None)
+    if frontend is None:
+        return None
+    if not isinstance(frontend, dict):
+        frontend = {
+            "name": getattr(frontend, "name", None),
+            "params": getattr(frontend, "params", None),
+            "frame_hop_ms": getattr(frontend, "frame_hop_ms", None),
+        }
+    return dict(frontend)
+
+
+def export_streaming_model(
+    streaming_model,
+    calibration_x,
+    out_dir: str,
+    quantization: str = "int8",
+    labels=None,
+    y=None,
+    *,
+    test_x=None,
+    test_y=None,
+    max_calibration_clips: int = 200,
+    max_calibration_samples: int = 1000,
+    max_clips: int | None = 500,
+    max_tflm_clips: int | None = 50,
+    arena_margin: float = 0.25,
+    verify: bool = True,
+    extra_modules=(),
+    verbose: bool = True,
+) -> dict:
+    """Convert, check, write and verify a streaming model for TFLite Micro.
+
+    Args:
+        streaming_model: object meeting the streaming contract
+            (:mod:`lmuformer_export.contract`).
+        calibration_x: calibration clips ``(N, T, F)`` (float features).
+        out_dir: output folder (created).
+        quantization: ``"int8"`` (int8 weights per channel, int8 activations and
+            I/O), ``"int16x8"`` (int16 activations and I/O, int8 weights) or
+            ``"float32"``.
+        labels: class names (default: ``streaming_model.labels``).
+        y: labels of ``calibration_x`` (class indices or one-hot), for accuracies
+            when no test set is given.
+        test_x, test_y: verification clips and labels (default: the calibration
+            clips and ``y``).
+        max_calibration_clips: calibration clips streamed for the representative set.
+        max_calibration_samples: random ``(clip, frame)`` tuples kept (plus the
+            extremes of every input).
+        max_clips: verification clips streamed in LiteRT (``None``: all).
+        max_tflm_clips: verification clips streamed in TFLite Micro too.
+        arena_margin: ``arena_bytes = min_arena * (1 + arena_margin)``, rounded up
+            to 16 bytes.
+        verify: stream in LiteRT/TFLM (else only convert, check and write).
+        extra_modules: modules to import in the TF conversion process (non-TF
+            backends) besides those defining the step model's layer classes.
+        verbose: print a summary.
+
+    Returns:
+        The report (also written to ``out_dir/report.json``).
+
+    Raises:
+        ExportError: (subclasses) for a model without a streaming form, bad clips,
+            converter failures, ops TFLite Micro lacks, float tensors left, or
+            states that cannot be tied.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ExportError(
+            f"export_streaming_model: quantization must be one of {QUANTIZATIONS}, "
+            f"got quantization={quantization!r}"
+        )
+    states = check_streaming_model(streaming_model)
+    features, classes = num_features(streaming_model), num_classes(streaming_model)
+    x_cal = check_clips(calibration_x, features, "calibration clips")
+    if test_x is not None:
+        x_ver, y_ver = check_clips(test_x, features, "test clips"), test_y
+    else:
+        x_ver, y_ver = x_cal, y
+    labels = _labels(streaming_model, labels, classes)
+    frontend = _frontend(streaming_model)
+    names = layer_names(streaming_model.step_model)
+    os.makedirs(out_dir, exist_ok=True)
+    timings = {}
+
+    start = time.perf_counter()
+    samples = representative_samples(
+        streaming_model,
+        x_cal[:max_calibration_clips],
+        max_samples=max_calibration_samples,
+    )
+    timings["calibration_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    (raw_bytes, io_names), conversion_mode = _convert(
+        streaming_model, states, samples, quantization, extra_modules
+    )
+    timings["conversion_s"] = time.perf_counter() - start
+
+    graph = TFLiteGraph(raw_bytes)
+    io = map_io(graph, io_names, features, classes, states)
+    folded = fold_bool_casts(graph) if quantization != "float32" else 0
+    ops = check_graph(graph, quantization, names)
+    tying = tie_states(graph, io.pairs)
+    model_bytes = graph.to_bytes()
+
+    final = TFLiteGraph(model_bytes)  # re-read what is written
+    io = refresh_io(final, io)
+    check_states_tied(final, io.pairs)
+    ops = check_graph(final, quantization, names)
+    macs = count_macs(final)
+
+    written = [
+        artifacts.write_model(model_bytes, out_dir),
+        *artifacts.write_c_array(model_bytes, out_dir),
+        artifacts.write_op_resolver(ops, out_dir),
+    ]
+
+    start = time.perf_counter()
+    arena_min = find_min_arena(model_bytes)
+    arena_bytes = -(-int(arena_min * (1.0 + arena_margin)) // GRANULARITY) * GRANULARITY
+    timings["arena_search_s"] = time.perf_counter() - start
+
+    initial = [np.asarray(s)[:1] for s in streaming_model.initial_states(1)]
+    metadata = artifacts.build_metadata(
+        io=io,
+        states=states,
+        initial_states=initial,
+        labels=labels,
+        frontend=frontend,
+        quantization=quantization,
+        num_features=features,
+        num_classes=classes,
+        arena_bytes=arena_bytes,
+        arena_bytes_min=arena_min,
+        model_bytes=len(model_bytes),
+        op_names=ops,
+        macs=macs,
+    )
+    written.append(
+        artifacts.write_json(metadata, os.path.join(out_dir, "metadata.json"))
+    )
+
+    report = {
+        "quantization": quantization,
+        "conversion": conversion_mode,
+        "model_bytes": len(model_bytes),
+        "arena_bytes_min": arena_min,
+        "arena_bytes": arena_bytes,
+        "macs_per_frame": macs["total"],
+        "macs_by_op": macs["by_op"],
+        "elementwise_ops_per_frame": macs["elementwise_ops"],
+        "ops": ops,
+        "num_ops": len(final.operators),
+        "bool_casts_folded": folded,
+        "states": tying,
+        "calibration_samples": len(samples),
+        "checks": {
+            "loop_free": True,
+            "tflm_builtins_only": True,
+            "integer_only": quantization != "float32",
+            "state_params_equal": True,
+        },
+        "files": [os.path.basename(p) for p in written] + ["report.json"],
+    }
+    if verify:
+        start = time.perf_counter()
+        n = x_ver.shape[0] if max_clips is None else min(max_clips, x_ver.shape[0])
+        float_logits = stream_float(streaming_model, x_ver[:n])
+        report["verification"] = verify_model(
+            model_bytes,
+            io,
+            x_ver[:n],
+            float_logits,
+            initial,
+            arena_size=arena_bytes,
+            y=y_ver,
+            max_tflm_clips=max_tflm_clips,
+        )
+        timings["verification_s"] = time.perf_counter() - start
+        report["goals"] = _goals(report["verification"], quantization)
+    report["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    artifacts.write_json(report, os.path.join(out_dir, "report.json"))
+    if verbose:
+        print(format_report(report, out_dir))
+    return report
+
+
+def _goals(verification: dict, quantization: str) -> dict:
+    goals = {
+        "litert_agreement_ge_99pct": verification["litert"]["agreement_with_float"]
+        >= AGREEMENT_GOAL
+    }
+    micro = verification.get("tflm")
+    if micro is not None:
+        goals["tflm_agreement_ge_99pct"] = (
+            micro["agreement_with_float"] >= AGREEMENT_GOAL
+        )
+        if quantization == "int8":  # int16 LSB are 256x finer: no goal there
+            diff = micro["max_diff_vs_litert"]["per_step"]
+            goals["tflm_vs_litert_per_step_max_le_2_lsb"] = (
+                max(diff["logits"], diff["states"]) <= LSB_GOAL
+            )
+            # Spiking models: one LSB below a threshold flips a spike (a large
+            # difference on that frame only), so also judge the share of frames.
+            goals["tflm_vs_litert_per_step_le_2_lsb_on_99pct_frames"] = (
+                micro["per_step_frames_within_goal"] >= AGREEMENT_GOAL
+            )
+    return goals
+
+
+def format_report(report: dict, out_dir: str = "") -> str:
+    """Human-readable summary of a report."""
+    lines = [
+        f"lmuformer-export: {report['quantization']} -> {out_dir}",
+        f"  flash {report['model_bytes']} B, arena {report['arena_bytes_min']} B "
+        f"(metadata: {report['arena_bytes']} B), "
+        f"{report['macs_per_frame']} MACs/frame, ops {', '.join(report['ops'])}",
+        "  states: "
+        + ", ".join(f"{s['name']}={s['method']}" for s in report["states"]),
+    ]
+    verification = report.get("verification")
+    if verification:
+        lite = verification["litert"]
+        lines.append(
+            f"  LiteRT: agreement with float {lite['agreement_with_float']:.4f} "
+            f"on {lite['clips']} clips"
+            + (
+                f", accuracy {lite['accuracy']:.4f}"
+                if lite["accuracy"] is not None
+                else ""
+            )
+            + (
+                f" (float {verification['float']['accuracy']:.4f})"
+                if verification["float"]["accuracy"] is not None
+                else ""
+            )
+        )
+        micro = verification.get("tflm")
+        if micro:
+            diff = micro["max_diff_vs_litert"]
+            step, free = diff["per_step"], diff["free_running"]
+            lines.append(
+                f"  TFLM: agreement with float {micro['agreement_with_float']:.4f} "
+                f"on {micro['clips']} clips"
+                + (
+                    f", accuracy {micro['accuracy']:.4f}"
+                    if micro["accuracy"] is not None
+                    else ""
+                )
+                + f"; max diff vs LiteRT ({diff['unit']}, logits/states): per step "
+                f"{step['logits']:g}/{step['states']:g}, free-running "
+                f"{free['logits']:g}/{free['states']:g}; per-step frames within "
+                f"{micro['lsb_goal']:g}: {micro['per_step_frames_within_goal']:.1%}"
+            )
+        failed = [k for k, ok in report.get("goals", {}).items() if not ok]
+        if failed:
+            lines.append("  GOALS NOT MET: " + ", ".join(failed))
+    return "\n".join(lines)

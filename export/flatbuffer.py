@@ -1,0 +1,296 @@
+"""Read, edit and write a ``.tflite`` flatbuffer (single subgraph) without TensorFlow.
+
+Uses the object API of the TFLite schema shipped with ai-edge-litert
+(``ai_edge_litert.schema_py_generated``). Writing re-aligns every constant buffer to
+16 bytes (the converter's layout; the generated ``BufferT.Pack`` would align to 1, and
+TFLite Micro reads int32 biases in place).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import flatbuffers
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+_FILE_IDENTIFIER = b"TFL3"
+_BUFFER_ALIGNMENT = 16
+
+BUILTIN_NAMES: dict[int, str] = {
+    value: name
+    for name, value in vars(schema.BuiltinOperator).items()
+    if not name.startswith("_")
+}
+TENSOR_TYPE_NAMES: dict[int, str] = {
+    value: name.lower()
+    for name, value in vars(schema.TensorType).items()
+    if not name.startswith("_")
+}
+NUMPY_DTYPES = {
+    "float32": np.float32,
+    "int8": np.int8,
+    "int16": np.int16,
+    "int32": np.int32,
+    "int64": np.int64,
+    "uint8": np.uint8,
+    "bool": np.bool_,
+}
+INTEGER_TYPES = frozenset({"int8", "int16", "int32", "int64", "uint8", "bool"})
+
+
+class TFLiteGraph:
+    """Mutable view of the first subgraph of a TFLite model.
+
+    Args:
+        model_bytes: the flatbuffer (``bytes``).
+    """
+
+    def __init__(self, model_bytes: bytes):
+        raw = schema.Model.GetRootAsModel(bytearray(model_bytes), 0)
+        self.model = schema.ModelT.InitFromObj(raw)
+        if not self.model.subgraphs:
+            raise ValueError("TFLiteGraph: the model has no subgraph")
+        self.subgraph = self.model.subgraphs[0]
+
+    # ----------------------------------------------------------------- reading
+    @property
+    def tensors(self) -> list:
+        return self.subgraph.tensors
+
+    @property
+    def operators(self) -> list:
+        return self.subgraph.operators or []
+
+    @property
+    def inputs(self) -> list[int]:
+        return [int(i) for i in self.subgraph.inputs]
+
+    @property
+    def outputs(self) -> list[int]:
+        return [int(i) for i in self.subgraph.outputs]
+
+    def op_name(self, op) -> str:
+        """Builtin operator name (e.g. ``"FULLY_CONNECTED"``) or ``"CUSTOM:<code>"``."""
+        code = self.model.operatorCodes[op.opcodeIndex]
+        builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            custom = code.customCode.decode() if code.customCode else "?"
+            return f"CUSTOM:{custom}"
+        return BUILTIN_NAMES.get(builtin, f"BUILTIN_{builtin}")
+
+    def op_names(self) -> list[str]:
+        """Sorted unique operator names used by the subgraph."""
+        return sorted({self.op_name(op) for op in self.operators})
+
+    def tensor_name(self, index: int) -> str:
+        name = self.tensors[index].name
+        return name.decode() if isinstance(name, bytes) else str(name)
+
+    def tensor_dtype(self, index: int) -> str:
+        return TENSOR_TYPE_NAMES.get(int(self.tensors[index].type), "unknown")
+
+    def tensor_shape(self, index: int) -> tuple[int, ...]:
+        shape = self.tensors[index].shape
+        return () if shape is None else tuple(int(d) for d in shape)
+
+    def is_constant(self, index: int) -> bool:
+        buffer_index = self.tensors[index].buffer
+        if not buffer_index:
+            return False
+        data = self.model.buffers[buffer_index].data
+        return data is not None and len(data) > 0
+
+    def quantization(self, index: int) -> tuple[float, int] | None:
+        """Per-tensor ``(scale, zero_point)``; ``None`` when not quantized.
+
+        Per-channel parameters (weights) return the first channel's pair; use
+        :meth:`quantization_arrays` for all of them.
+        """
+        scales, zero_points = self.quantization_arrays(index)
+        if scales.size == 0:
+            return None
+        return float(scales[0]), int(zero_points[0])
+
+    def quantization_arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        q = self.tensors[index].quantization
+        if q is None or q.scale is None or len(q.scale) == 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        zero_points = q.zeroPoint if q.zeroPoint is not None else [0] * len(q.scale)
+        return (
+            np.asarray(q.scale, dtype=np.float32),
+            np.asarray(zero_points, dtype=np.int64),
+        )
+
+    def producers(self) -> dict[int, int]:
+        """Map tensor index -> index of the operator that writes it."""
+        return {
+            int(t): i
+            for i, op in enumerate(self.operators)
+            for t in op.outputs
+            if t >= 0
+        }
+
+    def consumers(self) -> dict[int, list[int]]:
+        """Map tensor index -> indices of the operators that read it."""
+        result: dict[int, list[int]] = {}
+        for i, op in enumerate(self.operators):
+            for t in op.inputs:
+                if t >= 0:
+                    result.setdefault(int(t), []).append(i)
+        return result
+
+    def tensor_producer_name(self, index: int) -> str | None:
+        op_index = self.producers().get(index)
+        return None if op_index is None else self.op_name(self.operators[op_index])
+
+    # ----------------------------------------------------------------- editing
+    def opcode_index(self, builtin: int, version: int = 1) -> int:
+        """Index of the operator code for ``builtin``, added when missing."""
+        for i, code in enumerate(self.model.operatorCodes):
+            if max(int(code.builtinCode), int(code.deprecatedBuiltinCode)) == builtin:
+                return i
+        code = schema.OperatorCodeT()
+        code.builtinCode = builtin
+        code.deprecatedBuiltinCode = min(builtin, 127)
+        code.version = version
+        self.model.operatorCodes.append(code)
+        return len(self.model.operatorCodes) - 1
+
+    def add_tensor(
+        self,
+        name: str,
+        shape: Iterable[int],
+        tensor_type: int,
+        scale: float | None = None,
+        zero_point: int | None = None,
+        data: np.ndarray | None = None,
+    ) -> int:
+        """Append a tensor (with its own buffer) and return its index."""
+        buffer = schema.BufferT()
+        if data is not None:
+            buffer.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), np.uint8)
+        self.model.buffers.append(buffer)
+        tensor = schema.TensorT()
+        tensor.name = name.encode()
+        tensor.shape = np.asarray(list(shape), dtype=np.int32)
+        tensor.type = tensor_type
+        tensor.buffer = len(self.model.buffers) - 1
+        if scale is not None:
+            q = schema.QuantizationParametersT()
+            q.scale = [float(scale)]
+            q.zeroPoint = [int(zero_point or 0)]
+            tensor.quantization = q
+        self.tensors.append(tensor)
+        return len(self.tensors) - 1
+
+    def insert_operator(
+        self, position: int, builtin: int, inputs, outputs, options=None
+    ):
+        """Insert a builtin operator at ``position`` of the execution order."""
+        op = schema.OperatorT()
+        op.opcodeIndex = self.opcode_index(builtin)
+        op.inputs = np.asarray(list(inputs), dtype=np.int32)
+        op.outputs = np.asarray(list(outputs), dtype=np.int32)
+        if options is not None:
+            op.builtinOptionsType, op.builtinOptions = options
+        if self.subgraph.operators is None:
+            self.subgraph.operators = []
+        self.subgraph.operators.insert(position, op)
+        return op
+
+    def remove_unused_tensors(self) -> int:
+        """Drop tensors no operator, input or output refers to; re-index the rest."""
+        used: set[int] = set(self.inputs) | set(self.outputs)
+        for op in self.operators:
+            used.update(int(t) for t in op.inputs if t >= 0)
+            used.update(int(t) for t in op.outputs if t >= 0)
+            if op.intermediates is not None:
+                used.update(int(t) for t in op.intermediates if t >= 0)
+        keep = [i for i in range(len(self.tensors)) if i in used]
+        if len(keep) == len(self.tensors):
+            return 0
+        remap = {old: new for new, old in enumerate(keep)}
+
+        def _map(indices):
+            if indices is None:
+                return None
+            return np.asarray(
+                [remap[int(t)] if t >= 0 else int(t) for t in indices], dtype=np.int32
+            )
+
+        removed = len(self.tensors) - len(keep)
+        self.subgraph.tensors = [self.tensors[i] for i in keep]
+        self.subgraph.inputs = _map(self.subgraph.inputs)
+        self.subgraph.outputs = _map(self.subgraph.outputs)
+        for op in self.operators:
+            op.inputs = _map(op.inputs)
+            op.outputs = _map(op.outputs)
+            op.intermediates = _map(op.intermediates)
+        for signature in self.model.signatureDefs or []:
+            for tensor_map in (signature.inputs or []) + (signature.outputs or []):
+                tensor_map.tensorIndex = remap[int(tensor_map.tensorIndex)]
+        return removed
+
+    def to_bytes(self) -> bytes:
+        """Serialize, with constant buffers aligned to 16 bytes."""
+        original = [b.__class__ for b in self.model.buffers]
+        for buffer in self.model.buffers:
+            buffer.__class__ = _AlignedBufferT
+        try:
+            builder = flatbuffers.Builder(1024)
+            root = self.model.Pack(builder)
+            builder.Finish(root, file_identifier=_FILE_IDENTIFIER)
+            return bytes(builder.Output())
+        finally:
+            for buffer, cls in zip(self.model.buffers, original, strict=True):
+                buffer.__class__ = cls
+
+
+class _AlignedBufferT(schema.BufferT):
+    """``BufferT`` whose data vector starts on a 16-byte boundary."""
+
+    def Pack(self, builder):  # noqa: N802 (flatbuffers naming)
+        data_offset = None
+        if self.data is not None:
+            payload = np.asarray(self.data, dtype=np.uint8).tobytes()
+            builder.StartVector(1, len(payload), _BUFFER_ALIGNMENT)
+            builder.head = builder.head - len(payload)
+            builder.Bytes[builder.head : builder.head + len(payload)] = payload
+            builder.vectorNumElems = len(payload)
+            data_offset = builder.EndVector()
+        schema.BufferStart(builder)
+        if data_offset is not None:
+            schema.BufferAddData(builder, data_offset)
+        schema.BufferAddOffset(builder, self.offset)
+        schema.BufferAddSize(builder, self.size)
+        return schema.BufferEnd(builder)
+
+
+_SUFFIX = re.compile(r"_\d+$")
+
+
+def layer_name_from_tensor(tensor_name: str, layer_names: Iterable[str]) -> str | None:
+    """Best guess of the Keras layer a converter tensor name came from.
+
+    The converter joins fused tensor names with ``;`` and scopes them as
+    ``<model>/<layer>[_k]/<op>``; TensorFlow adds ``_k`` suffixes to repeated name
+    scopes. The longest scope component that matches a layer name (after stripping
+    such suffixes) wins.
+    """
+    names = set(layer_names)
+    best: str | None = None
+    for part in tensor_name.split(";"):
+        for component in part.split("/")[:-1] or part.split("/"):
+            candidate = component
+            while True:
+                if candidate in names:
+                    if best is None or len(candidate) > len(best):
+                        best = candidate
+                    break
+                stripped = _SUFFIX.sub("", candidate)
+                if stripped == candidate:
+                    break
+                candidate = stripped
+    return best

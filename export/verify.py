@@ -1,0 +1,296 @@
+"""Stream the converted model in LiteRT and TFLite Micro and compare with float.
+
+Each clip is streamed frame by frame from the quantized initial states; after every
+frame the state outputs are copied to the state inputs (the bytes, no requantization:
+:mod:`lmuformer_export.state_tying` makes that exact). Clip logits are the mean over
+frames of the dequantized per-frame logits; the clip decision is their argmax.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .flatbuffer import NUMPY_DTYPES
+from .model_io import ModelIO, TensorIO
+
+
+def quantize(x: np.ndarray, tensor: TensorIO) -> np.ndarray:
+    """Float -> the tensor's dtype with its scale and zero point (round to nearest)."""
+    dtype = NUMPY_DTYPES[tensor.dtype]
+    if tensor.scale is None:
+        return np.asarray(x, dtype=dtype)
+    info = np.iinfo(dtype)
+    q = np.round(np.asarray(x, np.float64) / tensor.scale) + tensor.zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, tensor: TensorIO) -> np.ndarray:
+    if tensor.scale is None:
+        return np.asarray(q, dtype=np.float32)
+    return ((np.asarray(q, np.float32) - tensor.zero_point) * tensor.scale).astype(
+        np.float32
+    )
+
+
+class LiteRTRunner:
+    """ai-edge-litert interpreter addressed by input/output position."""
+
+    def __init__(self, model_bytes: bytes, num_threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(
+            model_content=model_bytes, num_threads=num_threads
+        )
+        self.interpreter.allocate_tensors()
+        self._in = [d["index"] for d in self.interpreter.get_input_details()]
+        self._out = [d["index"] for d in self.interpreter.get_output_details()]
+
+    def set_input(self, position: int, value: np.ndarray) -> None:
+        self.interpreter.set_tensor(self._in[position], value)
+
+    def invoke(self) -> None:
+        self.interpreter.invoke()
+
+    def get_output(self, position: int) -> np.ndarray:
+        return self.interpreter.get_tensor(self._out[position])
+
+
+class TFLMRunner:
+    """TFLite Micro Python interpreter addressed by input/output position."""
+
+    def __init__(self, model_bytes: bytes, arena_size: int):
+        from tflite_micro import runtime
+
+        self.interpreter = runtime.Interpreter.from_bytes(
+            model_bytes, arena_size=int(arena_size)
+        )
+
+    def set_input(self, position: int, value: np.ndarray) -> None:
+        self.interpreter.set_input(value, position)
+
+    def invoke(self) -> None:
+        self.interpreter.invoke()
+
+    def get_output(self, position: int) -> np.ndarray:
+        return np.array(self.interpreter.get_output(position), copy=True)
+
+
+def initial_quantized_states(io: ModelIO, initial_states) -> list[np.ndarray]:
+    """Initial float states (batch 1) in the state inputs' representation."""
+    return [
+        quantize(np.asarray(s, np.float32).reshape(t.shape), t)
+        for s, t in zip(initial_states, io.states_in, strict=True)
+    ]
+
+
+def stream(
+    runner,
+    io: ModelIO,
+    frames: np.ndarray,
+    initial_q: list[np.ndarray],
+    forced_states=None,
+):
+    """Stream ``frames`` ``(T, F)``; return raw logits ``(T, C)`` and the states.
+
+    Returns ``(logits, states_in, states_out)``: per frame, the state inputs given and
+    the state outputs produced (lists over states). The state outputs of a frame are
+    the state inputs of the next one, unless ``forced_states`` (per frame, lists of
+    state inputs, e.g. another runtime's ``states_in``) is given: then those are fed
+    instead (teacher forcing), to compare kernels without recurrent drift.
+    """
+    states = [s.copy() for s in initial_q]
+    frames_q = quantize(frames, io.frame)
+    logits, given, produced = [], [], []
+    for t in range(frames_q.shape[0]):
+        if forced_states is not None:
+            states = forced_states[t]
+        runner.set_input(io.frame.position, frames_q[t : t + 1])
+        for s_in, value in zip(io.states_in, states, strict=True):
+            runner.set_input(s_in.position, value)
+        runner.invoke()
+        logits.append(runner.get_output(io.logits.position).reshape(-1).copy())
+        given.append(states)
+        states = [runner.get_output(s.position).copy() for s in io.states_out]
+        produced.append(states)
+    return np.stack(logits), given, produced
+
+
+def _decisions(frame_logits: np.ndarray) -> np.ndarray:
+    return np.argmax(frame_logits.mean(axis=1), axis=-1)
+
+
+def _labels(y, n: int) -> np.ndarray | None:
+    if y is None:
+        return None
+    y = np.asarray(y)
+    if y.ndim == 2:
+        y = np.argmax(y, axis=-1)
+    return y.reshape(-1)[:n].astype(np.int64)
+
+
+def _accuracy(decisions: np.ndarray, y: np.ndarray | None) -> float | None:
+    if y is None:
+        return None
+    return float(np.mean(decisions == y[: decisions.shape[0]]))
+
+
+def _diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+
+
+def _state_diff(a_frames, b_frames) -> float:
+    diff = 0.0
+    for a_frame, b_frame in zip(a_frames, b_frames, strict=True):
+        for a, b in zip(a_frame, b_frame, strict=True):
+            diff = max(diff, _diff(a, b))
+    return diff
+
+
+def _frame_diffs(logits_a, logits_b, states_a, states_b) -> np.ndarray:
+    """Per frame, the largest difference over the logits and all states."""
+    diffs = np.abs(logits_a.astype(np.float64) - logits_b.astype(np.float64)).max(1)
+    for t, (a_frame, b_frame) in enumerate(zip(states_a, states_b, strict=True)):
+        for a, b in zip(a_frame, b_frame, strict=True):
+            diffs[t] = max(diffs[t], _diff(a, b))
+    return diffs
+
+
+def _compare(lite, micro, io, frames, initial_q):
+    """Per-step and free-running differences of two runners.
+
+    Returns ``(diffs, lite_raw_logits, micro_free_running_raw_logits,
+    per_step_frame_diffs)``.
+    """
+    lite_logits, lite_in, lite_out = stream(lite, io, frames, initial_q)
+    forced_logits, _, forced_out = stream(
+        micro, io, frames, initial_q, forced_states=lite_in
+    )
+    free_logits, _, free_out = stream(micro, io, frames, initial_q)
+    diffs = {
+        "per_step": {
+            "logits": _diff(lite_logits, forced_logits),
+            "states": _state_diff(lite_out, forced_out),
+        },
+        "free_running": {
+            "logits": _diff(lite_logits, free_logits),
+            "states": _state_diff(lite_out, free_out),
+        },
+    }
+    frame_diffs = _frame_diffs(lite_logits, forced_logits, lite_out, forced_out)
+    return diffs, lite_logits, free_logits, frame_diffs
+
+
+def _max_into(total: dict, diffs: dict) -> None:
+    for mode, values in diffs.items():
+        for key, value in values.items():
+            total[mode][key] = max(total[mode][key], value)
+
+
+def compare_runtimes(
+    model_bytes: bytes,
+    io: ModelIO,
+    frames: np.ndarray,
+    initial_q: list[np.ndarray],
+    arena_size: int,
+) -> dict:
+    """Largest differences of TFLM against LiteRT over one stream ``(T, F)``.
+
+    ``per_step``: TFLM is fed LiteRT's state inputs at every frame (same inputs,
+    so this measures kernel differences); ``free_running``: each runtime feeds its own
+    states (one-LSB differences can then drift through the recurrence);
+    ``per_step_frame_max``: per frame, the largest per-step difference over logits and
+    states. Values are LSB of the raw outputs for integer models, float units
+    otherwise. (A spike threshold turns a one-LSB difference just below it into a
+    reset membrane: spiking models show large per-step differences on a few frames.)
+    """
+    diffs, _, _, frame_diffs = _compare(
+        LiteRTRunner(model_bytes),
+        TFLMRunner(model_bytes, arena_size),
+        io,
+        frames,
+        initial_q,
+    )
+    return {
+        "frames": int(frames.shape[0]),
+        **diffs,
+        "per_step_frame_max": frame_diffs,
+    }
+
+
+def verify_model(
+    model_bytes: bytes,
+    io: ModelIO,
+    x: np.ndarray,
+    float_frame_logits: np.ndarray,
+    initial_states,
+    arena_size: int,
+    y=None,
+    max_tflm_clips: int | None = 50,
+    max_clips: int | None = None,
+    lsb_goal: float = 2,
+) -> dict:
+    """Clip-level agreement and accuracy of LiteRT and TFLM against float.
+
+    Args:
+        model_bytes: the ``.tflite`` flatbuffer.
+        io: positions and quantization of frame, logits and states.
+        x: clips ``(N, T, F)``.
+        float_frame_logits: float per-frame logits ``(N, T, C)`` of the step model.
+        initial_states: float initial states, batch 1.
+        arena_size: TFLM arena in bytes.
+        y: optional labels ``(N,)`` (or one-hot) for accuracies.
+        max_tflm_clips: clips streamed in TFLM too (``None``: all).
+        max_clips: clips streamed in LiteRT (``None``: all).
+        lsb_goal: per-step difference counted in ``per_step_frames_within_goal``.
+    """
+    n = x.shape[0] if max_clips is None else min(max_clips, x.shape[0])
+    n_micro = n if max_tflm_clips is None else min(max_tflm_clips, n)
+    labels = _labels(y, n)
+    initial_q = initial_quantized_states(io, initial_states)
+    lite = LiteRTRunner(model_bytes)
+    micro = TFLMRunner(model_bytes, arena_size) if n_micro else None
+    lite_logits, micro_logits = [], []
+    zero = {"logits": 0.0, "states": 0.0}
+    total = {"per_step": dict(zero), "free_running": dict(zero)}
+    frames_within = []
+    for i in range(n):
+        if i < n_micro:
+            diffs, raw, raw_micro, frame_diffs = _compare(
+                lite, micro, io, x[i], initial_q
+            )
+            _max_into(total, diffs)
+            frames_within.append(frame_diffs <= lsb_goal)
+            micro_logits.append(dequantize(raw_micro, io.logits))
+        else:
+            raw = stream(lite, io, x[i], initial_q)[0]
+        lite_logits.append(dequantize(raw, io.logits))
+    float_dec = _decisions(float_frame_logits[:n])
+    lite_dec = _decisions(np.stack(lite_logits))
+    report = {
+        "clips": int(n),
+        "frames_per_clip": int(x.shape[1]),
+        "float": {"accuracy": _accuracy(float_dec, labels)},
+        "litert": {
+            "clips": int(n),
+            "agreement_with_float": float(np.mean(lite_dec == float_dec)),
+            "accuracy": _accuracy(lite_dec, labels),
+            "max_abs_logit_error_vs_float": float(
+                np.max(np.abs(np.stack(lite_logits) - float_frame_logits[:n]))
+            ),
+        },
+    }
+    if n_micro:
+        micro_dec = _decisions(np.stack(micro_logits))
+        unit = "lsb" if io.logits.scale is not None else "float"
+        report["tflm"] = {
+            "clips": int(n_micro),
+            "agreement_with_float": float(np.mean(micro_dec == float_dec[:n_micro])),
+            "agreement_with_litert": float(np.mean(micro_dec == lite_dec[:n_micro])),
+            "accuracy": _accuracy(micro_dec, labels),
+            "max_diff_vs_litert": {"unit": unit, **total},
+            "per_step_frames_within_goal": float(
+                np.mean(np.concatenate(frames_within))
+            ),
+            "lsb_goal": lsb_goal,
+        }
+    return report

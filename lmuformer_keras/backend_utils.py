@@ -1,0 +1,107 @@
+"""The few backend-specific helpers of the library (kept deliberately tiny)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+def time_scan(step, x, v0):
+    """Runs ``s_t, v_t = step(x_t, v_{t-1})`` over axis 1 of ``x`` (BPTT-able).
+
+    The fastest loop each backend has for a nonlinear recurrence:
+
+    - JAX: ``keras.ops.scan`` (``jax.lax.scan``, compiled once for all steps);
+    - TensorFlow: a ``tf.while_loop`` over ``TensorArray``s with
+      ``maximum_iterations`` set, which XLA (``jit_compile=True``, the ``fit``
+      default on GPU) needs to differentiate the loop; ``keras.ops.scan`` omits it;
+    - torch: a plain Python loop over ``unbind`` views (torch has no compiled scan;
+      ``keras.ops.scan`` is the same loop with more per-step overhead).
+
+    Args:
+        step: ``(x_t, v_prev) -> (s_t, v_t)``, elementwise on ``(batch, ...)`` tensors.
+        x: Inputs ``(batch, time, ...)``; ``time`` may be unknown (symbolic).
+        v0: Initial state ``(batch, ...)``.
+
+    Returns:
+        ``(s, v_last)``: outputs ``(batch, time, ...)`` and the final state.
+    """
+    backend = keras.backend.backend()
+    if backend == "torch":
+        v, outs = v0, []
+        for x_t in ops.unstack(x, axis=1):
+            s, v = step(x_t, v)
+            outs.append(s)
+        return ops.stack(outs, axis=1), v
+    if backend == "tensorflow":
+        return _tf_time_scan(step, x, v0)
+
+    def body(v, x_t):
+        s, v = step(x_t, v)
+        return v, s
+
+    v_last, s = ops.scan(body, v0, ops.moveaxis(x, 1, 0))
+    return ops.moveaxis(s, 0, 1), v_last
+
+
+def _tf_time_scan(step, x, v0):
+    import tensorflow as tf
+
+    x_tm = ops.moveaxis(x, 1, 0)
+    n = x_tm.shape[0]
+    if n is None:
+        n = tf.shape(x_tm)[0]
+    shape = x_tm.shape[1:]
+
+    def loop(body, state):
+        # ``maximum_iterations`` lets XLA size the loop buffers.
+        return tf.while_loop(
+            lambda t, *_: t < n, body, (0, *state), maximum_iterations=n
+        )[1:]
+
+    def array():
+        return tf.TensorArray(x.dtype, size=n, element_shape=shape)
+
+    @tf.custom_gradient
+    def scan(x_tm, v0):
+        xs = array().unstack(x_tm)
+
+        def body(t, v, ys, vs):
+            s, v_next = step(xs.read(t), v)
+            return t + 1, v_next, ys.write(t, s), vs.write(t, v)
+
+        v, ys, vs = loop(body, (v0, array(), array()))
+        v_prev = vs.stack()  # V_{t-1} of every step: all the backward pass needs.
+
+        def grad(g_s, g_v):
+            # BPTT as a reverse loop of per-step VJPs, each step recomputed from
+            # (x_t, V_{t-1}). Differentiating a while loop directly makes TF keep
+            # every intermediate in accumulators, which XLA copies at every step
+            # (time grows as T^2); this loop is linear in T.
+            xs_b, vs_b = array().unstack(x_tm), array().unstack(v_prev)
+            gs_b = array().unstack(g_s)
+            g_v = tf.zeros_like(v0) if g_v is None else g_v
+
+            def body_b(i, g_v, gxs):
+                t = n - 1 - i
+                x_t, v_t = xs_b.read(t), vs_b.read(t)
+                with tf.GradientTape() as tape:
+                    tape.watch([x_t, v_t])
+                    outs = step(x_t, v_t)
+                g_x, g_v = tape.gradient(
+                    outs,
+                    [x_t, v_t],
+                    output_gradients=[gs_b.read(t), g_v],
+                    unconnected_gradients=tf.UnconnectedGradients.ZERO,
+                )
+                return i + 1, g_v, gxs.write(t, g_x)
+
+            g_v0, gxs = loop(body_b, (g_v, array()))
+            return gxs.stack(), g_v0
+
+        s = ys.stack()
+        s.set_shape(x_tm.shape)
+        return (s, v), grad
+
+    s, v = scan(x_tm, v0)
+    return ops.moveaxis(s, 0, 1), v

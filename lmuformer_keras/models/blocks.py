@@ -1,0 +1,75 @@
+"""Shared pieces of the LMUFormer blocks: activations and streaming state specs.
+
+Every block of the model (``PatchEmbedding``, ``LMUTokenMixer``, ``ChannelMixer``,
+``ClassifierHead``) has the same two faces:
+
+- ``call(x, training)`` on a whole ``(batch, time, channels)`` sequence (parallel);
+- ``step(x_t, states) -> (y_t, new_states)`` on one frame ``(batch, channels)``, with
+  every state explicit; ``state_specs()`` lists them as ``StateSpec``s.
+
+``step`` runs in inference mode (BatchNormalization uses its moving statistics) and is
+built from ops that TensorFlow Lite Micro has: matrix products, additions, ReLU,
+concatenation, reshape, comparisons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+from keras import ops
+
+from lmuformer_keras.layers.lif import LIF
+
+
+@dataclasses.dataclass(frozen=True)
+class StateSpec:
+    """One streaming state: its name, shape without the batch axis, and dtype."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+
+def batch_norm(name: str) -> keras.layers.BatchNormalization:
+    """BatchNormalization as PyTorch's BatchNorm1d (momentum 0.1, eps 1e-5)."""
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+
+
+def make_lif(name: str, lif_config: dict[str, Any], **overrides: Any) -> LIF:
+    """A LIF layer from the model's shared neuron configuration."""
+    return LIF(name=name, **{**lif_config, **overrides})
+
+
+def lif_step(lif: LIF, x_t, v):
+    """One LIF step in export form (no surrogate-gradient term; same values)."""
+    return lif.step(x_t, v, differentiable=False)
+
+
+def relu(x):
+    """ReLU (TFLite Micro: RELU)."""
+    return ops.relu(x)
+
+
+def spec(layer: keras.layers.Layer, suffix: str, shape: tuple[int, ...]) -> StateSpec:
+    """A state named after the layer that owns it."""
+    return StateSpec(f"{layer.name}/{suffix}", tuple(int(s) for s in shape))
+
+
+def bn_step(bn: keras.layers.BatchNormalization, x_t):
+    """Inference-mode BatchNormalization of one frame ``(batch, channels)``.
+
+    The same ``ops.batch_normalization`` with the moving statistics that the layer
+    runs on sequences with ``training=False`` (a per-channel MUL and ADD in TFLite).
+    """
+    dtype = keras.backend.standardize_dtype(x_t.dtype)
+    return ops.batch_normalization(
+        x_t,
+        ops.cast(bn.moving_mean, dtype),
+        ops.cast(bn.moving_variance, dtype),
+        axis=-1,
+        offset=None if bn.beta is None else ops.cast(bn.beta, dtype),
+        scale=None if bn.gamma is None else ops.cast(bn.gamma, dtype),
+        epsilon=bn.epsilon,
+    )

@@ -1,0 +1,105 @@
+"""The convolutional channel mixer of LMUFormer (two 1x1 convolutions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from lmuformer_keras.models.blocks import (
+    batch_norm,
+    bn_step,
+    lif_step,
+    make_lif,
+    relu,
+    spec,
+)
+
+
+@keras.saving.register_keras_serializable(package="lmuformer_keras")
+class ChannelMixer(keras.layers.Layer):
+    """Per-frame MLP ``dim -> hidden -> dim`` as two 1x1 convolutions.
+
+    Non-spiking: ``y = ReLU(BN(W_2 ReLU(BN(W_1 x + b_1)) + b_2))``. The reference
+    uses GELU after the first BN; TensorFlow Lite Micro has no GELU, so ReLU is used.
+
+    Spiking: ``y = W_2 LIF(BN(W_1 LIF(BN(x)) + b_1)) + b_2``.
+
+    A 1x1 convolution over frames is a per-frame ``Dense`` (same parameters).
+
+    Args:
+        dim: Channels in and out.
+        hidden_dim: Expanded channels (``mlp_ratio * dim``).
+        spiking: Spiking variant.
+        lif_config: LIF arguments of the spiking variant.
+        **kwargs: Base layer arguments.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        hidden_dim: int,
+        spiking: bool = False,
+        lif_config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.dim = int(dim)
+        self.hidden_dim = int(hidden_dim)
+        self.spiking = bool(spiking)
+        self.lif_config = dict(lif_config or {})
+        self.fc1 = keras.layers.Dense(self.hidden_dim, name="fc1")
+        self.fc2 = keras.layers.Dense(self.dim, name="fc2")
+        self.bn1 = batch_norm("bn1")
+        self.bn2 = batch_norm("bn2")
+        if self.spiking:
+            self.lif1 = make_lif("lif1", self.lif_config)
+            self.lif2 = make_lif("lif2", self.lif_config)
+
+    def build(self, input_shape: tuple) -> None:
+        self.fc1.build((None, None, self.dim))
+        self.fc2.build((None, None, self.hidden_dim))
+        if self.spiking:
+            self.bn1.build((None, None, self.dim))
+            self.bn2.build((None, None, self.hidden_dim))
+        else:
+            self.bn1.build((None, None, self.hidden_dim))
+            self.bn2.build((None, None, self.dim))
+
+    def call(self, x, training: bool | None = None):
+        if self.spiking:
+            x = self.fc1(self.lif1(self.bn1(x, training=training)))
+            return self.fc2(self.lif2(self.bn2(x, training=training)))
+        x = relu(self.bn1(self.fc1(x), training=training))
+        return relu(self.bn2(self.fc2(x), training=training))
+
+    def state_specs(self) -> list:
+        if not self.spiking:
+            return []
+        return [
+            spec(self.lif1, "membrane", (self.dim,)),
+            spec(self.lif2, "membrane", (self.hidden_dim,)),
+        ]
+
+    def step(self, x_t, states: list):
+        """One frame: ``(x_t, states) -> (y_t, new_states)`` (inference mode)."""
+        if self.spiking:
+            v1, v2 = states
+            s, v1 = lif_step(self.lif1, bn_step(self.bn1, x_t), v1)
+            s, v2 = lif_step(self.lif2, bn_step(self.bn2, self.fc1(s)), v2)
+            return self.fc2(s), [v1, v2]
+        x = relu(bn_step(self.bn1, self.fc1(x_t)))
+        return relu(bn_step(self.bn2, self.fc2(x))), []
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            dim=self.dim,
+            hidden_dim=self.hidden_dim,
+            spiking=self.spiking,
+            lif_config=self.lif_config,
+        )
+        return config

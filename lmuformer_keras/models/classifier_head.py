@@ -1,0 +1,71 @@
+"""The per-frame classifier head of LMUFormer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from lmuformer_keras.models.blocks import batch_norm, bn_step, lif_step, make_lif, spec
+
+
+@keras.saving.register_keras_serializable(package="lmuformer_keras")
+class ClassifierHead(keras.layers.Layer):
+    """Per-frame classifier: ``logits_t = W x_t + b`` (spiking: ``W LIF(BN(x_t)) + b``).
+
+    Args:
+        num_classes: Output classes.
+        spiking: Spiking variant.
+        lif_config: LIF arguments of the spiking variant.
+        **kwargs: Base layer arguments.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        spiking: bool = False,
+        lif_config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+        self.spiking = bool(spiking)
+        self.lif_config = dict(lif_config or {})
+        self.fc = keras.layers.Dense(self.num_classes, name="fc")
+        if self.spiking:
+            self.bn = batch_norm("bn")
+            self.lif = make_lif("lif", self.lif_config)
+
+    def build(self, input_shape: tuple) -> None:
+        self.dim = int(input_shape[-1])
+        self.fc.build((None, None, self.dim))
+        if self.spiking:
+            self.bn.build((None, None, self.dim))
+
+    def call(self, x, training: bool | None = None):
+        if self.spiking:
+            x = self.lif(self.bn(x, training=training))
+        return self.fc(x)
+
+    def state_specs(self) -> list:
+        return [spec(self.lif, "membrane", (self.dim,))] if self.spiking else []
+
+    def step(self, x_t, states: list):
+        """One frame: ``(x_t, states) -> (logits_t, new_states)`` (inference mode)."""
+        if self.spiking:
+            (v,) = states
+            s, v = lif_step(self.lif, bn_step(self.bn, x_t), v)
+            return self.fc(s), [v]
+        return self.fc(x_t), []
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (*input_shape[:-1], self.num_classes)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            num_classes=self.num_classes,
+            spiking=self.spiking,
+            lif_config=self.lif_config,
+        )
+        return config

@@ -1,0 +1,125 @@
+"""Named LMUFormer configurations (``LMUFormer.from_preset(name, **overrides)``)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+_SCV2 = dict(
+    num_features=128,
+    num_classes=35,
+    num_frames=128,
+    dim=256,
+    num_blocks=1,
+    mlp_ratio=4,
+    order=256,
+    theta=128.0,
+    num_patch_layers=4,
+    frontend={"name": "fbank128"},
+)
+_TINY_KWS = dict(
+    num_features=40,
+    num_classes=12,
+    num_frames=49,
+    dim=48,
+    num_blocks=1,
+    mlp_ratio=2,
+    order=64,
+    theta=49.0,
+    num_patch_layers=2,
+    frontend={"name": "micro40"},
+)
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The paper's Speech Commands v2 model (reference trainable parameters:
+    # 1,621,796 / spiking 1,689,894). Frontend: 128-bin Kaldi fbank, 128 frames.
+    "lmuformer_scv2": dict(_SCV2),
+    "spiking_lmuformer_scv2": dict(_SCV2, order=512, spiking=True),
+    # Microcontroller keyword spotting: 40 log-mel, 20 ms hop, 12 classes; about
+    # 37k parameters, so the int8 step graph fits in 64 KB of flash.
+    "lmuformer_tiny_kws": dict(_TINY_KWS),
+    "spiking_lmuformer_tiny_kws": dict(_TINY_KWS, spiking=True),
+    # MNIST-1D (40 steps x 1 feature, 10 classes).
+    "lmuformer_mnist1d": dict(
+        num_features=1,
+        num_classes=10,
+        num_frames=40,
+        dim=64,
+        num_blocks=1,
+        mlp_ratio=2,
+        order=32,
+        theta=40.0,
+        num_patch_layers=2,
+    ),
+    # scikit-learn digits as a 64-step sequence of pixels.
+    "lmuformer_digits": dict(
+        num_features=1,
+        num_classes=10,
+        num_frames=64,
+        dim=48,
+        num_blocks=1,
+        mlp_ratio=2,
+        order=32,
+        theta=64.0,
+        num_patch_layers=2,
+    ),
+    # Permuted sequential MNIST with the paper's psMNIST LMU (order 468,
+    # theta 784) inside an LMUFormer block. The paper's psMNIST network itself is a
+    # plain LMU classifier (hidden 346, about 167k parameters), not an LMUFormer.
+    "lmuformer_psmnist": dict(
+        num_features=1,
+        num_classes=10,
+        num_frames=784,
+        dim=128,
+        num_blocks=1,
+        mlp_ratio=2,
+        order=468,
+        theta=784.0,
+        num_patch_layers=1,
+    ),
+}
+
+
+def list_presets() -> list[str]:
+    """Names of the presets."""
+    return sorted(PRESETS)
+
+
+def preset_config(name: str, **overrides: Any) -> dict[str, Any]:
+    """The constructor arguments of preset ``name`` with ``overrides`` applied.
+
+    Raises:
+        ValueError: Unknown preset name or an override that is not an argument.
+    """
+    if name not in PRESETS:
+        raise ValueError(
+            f"Unknown LMUFormer preset {name!r}; available presets: {list_presets()}"
+        )
+    from lmuformer_keras.models.lmuformer import LMUFormer
+
+    allowed = set(inspect.signature(LMUFormer.__init__).parameters) - {
+        "self",
+        "kwargs",
+    }
+    allowed |= {"name"}
+    unknown = sorted(set(overrides) - allowed)
+    if unknown:
+        raise ValueError(
+            f"Unknown override(s) {unknown} for preset {name!r}; LMUFormer arguments "
+            f"are: {sorted(allowed)}"
+        )
+    config = dict(PRESETS[name])
+    config.setdefault("name", name)
+    config.update(overrides)
+    frontend = config.get("frontend")
+    if frontend is not None and "params" not in frontend:
+        # One source of truth: the frontend's parameters come from its definition.
+        from lmuformer_keras.features import get_frontend
+
+        fe = get_frontend(frontend["name"])
+        config["frontend"] = {
+            "name": fe.name,
+            "params": fe.params,
+            "frame_hop_ms": fe.frame_hop_ms,
+        }
+    return config

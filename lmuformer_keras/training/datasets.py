@@ -1,0 +1,188 @@
+"""Dataset names of ``lmuformer-train``, their natural presets, and the model wiring.
+
+``load_dataset`` returns a :class:`lmuformer_keras.data.Dataset`; ``model_arguments``
+turns it into the ``LMUFormer`` arguments that come from the data (``num_features``,
+``num_classes``, ``num_frames``, ``labels``, ``frontend``), so the saved model records
+the labels and the frontend the features were computed with (the frontend's params are
+the single source of truth, read back from the dataset).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from lmuformer_keras.data import Dataset
+
+DATASETS: tuple[str, ...] = (
+    "synthetic_kws",
+    "speech_commands",
+    "mnist1d",
+    "digits",
+    "psmnist",
+)
+AUDIO_DATASETS: tuple[str, ...] = ("synthetic_kws", "speech_commands")
+KWS_CLASSES: tuple[int, ...] = (12, 35)
+DEFAULT_FRONTEND = "fbank128"
+
+
+class DatasetError(ValueError):
+    """A dataset flag that cannot be used (message names the flag and the value)."""
+
+
+def default_preset(dataset: str, classes: int = 12) -> str:
+    """The natural preset of ``dataset`` (``classes`` only matters for KWS sets).
+
+    ``synthetic_kws`` / ``speech_commands`` with 12 classes -> ``lmuformer_tiny_kws``;
+    ``speech_commands`` with 35 -> ``lmuformer_scv2``; the toy sets -> their own.
+    """
+    if dataset in AUDIO_DATASETS:
+        return "lmuformer_scv2" if classes == 35 else "lmuformer_tiny_kws"
+    if dataset in ("mnist1d", "digits", "psmnist"):
+        return f"lmuformer_{dataset}"
+    raise DatasetError(f"--dataset: unknown dataset {dataset!r}; known: {DATASETS}")
+
+
+def default_synthetic_dir() -> str:
+    """Where ``synthetic_kws`` is generated without ``--data_dir``."""
+    from lmuformer_keras.data.speech_commands import default_cache_dir
+
+    return os.path.join(default_cache_dir(), "synthetic_kws")
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | None = None,
+    classes: int = 12,
+    frontend: str | dict[str, Any] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> Dataset:
+    """Loads (or, for ``synthetic_kws``, generates then loads) a dataset.
+
+    Args:
+        name: one of :data:`DATASETS`.
+        data_dir: ``speech_commands``: the v2 folder (required); ``psmnist``: an
+            ``mnist.npz`` or a folder with it / the IDX files (required);
+            ``synthetic_kws``: where the set is generated (default
+            :func:`default_synthetic_dir`; reused when already generated). Ignored
+            by ``mnist1d`` and ``digits``.
+        classes: 12 or 35 (keyword sets only).
+        frontend: frontend name or params for the keyword sets (the preset's).
+        seed: sampling seed of the 12-class ``_unknown_`` / ``_silence_`` clips.
+        progress: progress bars on stderr.
+
+    Raises:
+        DatasetError: unknown name, bad ``classes`` or a missing ``data_dir`` (the
+            message names the flag and the path).
+    """
+    if name not in DATASETS:
+        raise DatasetError(f"--dataset: unknown dataset {name!r}; known: {DATASETS}")
+    if name in AUDIO_DATASETS:
+        from lmuformer_keras.data import generate_synthetic_kws, speech_commands
+
+        if classes not in KWS_CLASSES:
+            raise DatasetError(
+                f"--classes must be one of {KWS_CLASSES} for --dataset={name}, got "
+                f"--classes={classes}"
+            )
+        if name == "synthetic_kws":
+            data_dir = data_dir or default_synthetic_dir()
+            generate_synthetic_kws(data_dir, progress=progress)
+        else:
+            if not data_dir:
+                raise DatasetError(
+                    "--data_dir is required for --dataset=speech_commands (a Speech "
+                    "Commands v2 folder; nothing is downloaded)"
+                )
+            if not os.path.isdir(data_dir):
+                raise DatasetError(
+                    f"--data_dir: Speech Commands folder not found: "
+                    f"{os.path.abspath(data_dir)!r} (--dataset=speech_commands)"
+                )
+        ds = speech_commands(
+            data_dir,
+            classes=classes,
+            frontend=frontend or DEFAULT_FRONTEND,
+            seed=seed,
+            progress=progress,
+        )
+        ds.name = f"{name}{classes}"
+        ds.summary = dict(ds.summary, dataset=name, data_dir=os.path.abspath(data_dir))
+        return ds
+    from lmuformer_keras.data import digits, mnist1d, psmnist
+
+    if name == "mnist1d":
+        return mnist1d()
+    if name == "digits":
+        return digits()
+    if not data_dir:
+        raise DatasetError(
+            "--data_dir is required for --dataset=psmnist (a Keras-format mnist.npz or "
+            "a folder with it or with the MNIST IDX files; nothing is downloaded)"
+        )
+    if not os.path.exists(data_dir):
+        raise DatasetError(
+            f"--data_dir: MNIST not found at {os.path.abspath(data_dir)!r} "
+            "(--dataset=psmnist)"
+        )
+    return psmnist(data_dir)
+
+
+def subset(ds: Dataset, max_clips: int, seed: int = 0) -> Dataset:
+    """At most ``max_clips`` clips per split (seeded random choice; for smoke runs)."""
+    if max_clips <= 0:
+        return ds
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, (x, y) in ds.splits().items():
+        keep = np.sort(rng.permutation(len(x))[:max_clips])
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = x[keep], y[keep]
+    return Dataset(
+        **arrays,
+        labels=list(ds.labels),
+        frontend=ds.frontend,
+        summary=dict(ds.summary, subset_max_clips_per_split=max_clips),
+        name=ds.name,
+    )
+
+
+def model_frontend(params: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The model's ``frontend`` record (``name``, ``params``, ``frame_hop_ms``).
+
+    Built from the dataset's frontend params (the features' single source of truth),
+    in the form ``LMUFormer.from_preset`` stores.
+    """
+    if params is None:
+        return None
+    from lmuformer_keras.features import get_frontend
+
+    fe = get_frontend(params)
+    return {"name": fe.name, "params": fe.params, "frame_hop_ms": fe.frame_hop_ms}
+
+
+def model_arguments(ds: Dataset) -> dict[str, Any]:
+    """``LMUFormer`` arguments taken from the data (override the preset's)."""
+    num_frames, num_features = ds.input_shape
+    return {
+        "num_features": int(num_features),
+        "num_classes": ds.num_classes,
+        "num_frames": int(num_frames),
+        "labels": list(ds.labels),
+        "frontend": model_frontend(ds.frontend),
+    }
+
+
+def dataset_summary(ds: Dataset) -> dict[str, Any]:
+    """A JSON-friendly summary for ``metrics.json`` (shapes, counts, provenance)."""
+    summary = {k: v for k, v in ds.summary.items() if k != "permutation"}
+    return {
+        "name": ds.name,
+        "labels": list(ds.labels),
+        "input_shape": list(ds.input_shape),
+        "sizes": {s: int(len(y)) for s, (_, y) in ds.splits().items()},
+        "frontend": None if ds.frontend is None else ds.frontend.get("name"),
+        "summary": summary,
+    }

@@ -1,0 +1,241 @@
+"""LMUFormer: presets, streaming == parallel, causality, serialization, fit, errors."""
+
+from __future__ import annotations
+
+import inspect
+
+import keras
+import numpy as np
+import pytest
+
+from lmuformer_keras.layers import LIF
+from lmuformer_keras.models import LMUFormer, list_presets, preset_config
+from lmuformer_keras.streaming import StreamingModel, frame_logits
+
+from backend_roundtrip import assert_loads_in_other_backend
+
+SMALL = dict(
+    num_features=5,
+    num_classes=3,
+    dim=8,
+    num_blocks=2,
+    mlp_ratio=2,
+    order=6,
+    theta=6.0,
+    num_patch_layers=3,
+)
+
+
+def small_model(spiking: bool, causal: bool = True, seed: int = 0) -> LMUFormer:
+    """A small model with random weights and non-trivial BatchNorm statistics."""
+    keras.utils.set_random_seed(seed)
+    model = LMUFormer(**SMALL, spiking=spiking, causal=causal)
+    model.build((None, None, SMALL["num_features"]))
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        if w.path.endswith("moving_mean"):
+            w.assign(rng.normal(scale=0.3, size=w.shape))
+        elif w.path.endswith("moving_variance"):
+            w.assign(rng.uniform(0.5, 2.0, size=w.shape))
+        elif w.path.endswith("gamma"):
+            # Spiking: large enough that LIF neurons (threshold 1, tau 2) fire.
+            low, high = (1.5, 3.0) if spiking else (0.8, 1.6)
+            w.assign(rng.uniform(low, high, size=w.shape))
+        elif w.path.endswith("beta"):
+            w.assign(rng.normal(scale=0.3, size=w.shape))
+    return model
+
+
+def clips(batch=2, frames=14, seed=1):
+    rng = np.random.default_rng(seed)
+    return (2.0 * rng.normal(size=(batch, frames, SMALL["num_features"]))).astype(
+        "float32"
+    )
+
+
+def test_paper_presets_parameter_counts():
+    counts = {}
+    for name in ("lmuformer_scv2", "spiking_lmuformer_scv2"):
+        model = LMUFormer.from_preset(name)
+        counts[name] = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    # The reference implementation's trainable parameter counts (REFERENCE.md).
+    assert counts == {"lmuformer_scv2": 1_621_796, "spiking_lmuformer_scv2": 1_689_894}
+
+
+def test_all_presets_build_and_overrides():
+    for name in list_presets():
+        config = preset_config(name)
+        assert config["num_classes"] >= 2, name
+    model = LMUFormer.from_preset("lmuformer_tiny_kws", spiking=True, num_classes=35)
+    assert model.spiking and model.num_classes == 35
+    assert model.frontend["name"] == "micro40"
+    assert model.frontend["params"]["num_mel_bins"] == 40
+    tiny = LMUFormer.from_preset("lmuformer_tiny_kws")
+    n = sum(int(np.prod(w.shape)) for w in tiny.trainable_weights)
+    assert n < 60_000  # int8 weights of the step graph fit in 64 KB with room.
+    with pytest.raises(ValueError, match="no_such_preset"):
+        LMUFormer.from_preset("no_such_preset")
+    with pytest.raises(ValueError, match="widht"):
+        LMUFormer.from_preset("lmuformer_tiny_kws", widht=3)
+
+
+@pytest.mark.parametrize("spiking", [False, True])
+def test_streaming_equals_parallel(spiking):
+    model = small_model(spiking)
+    x = clips()
+    parallel = keras.ops.convert_to_numpy(frame_logits(model, x))
+    streaming = StreamingModel(model)
+    streamed = streaming.run(x)
+    assert streamed.shape == parallel.shape == (2, 14, SMALL["num_classes"])
+    np.testing.assert_allclose(streamed, parallel, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(
+        parallel.mean(axis=1), keras.ops.convert_to_numpy(model(x)), atol=1e-5
+    )
+    # The step_model (the graph the export converts) gives the same frames.
+    states = streaming.initial_states(2)
+    for t in range(4):
+        outs = streaming.step_model([x[:, t], *states])
+        outs = [keras.ops.convert_to_numpy(o) for o in outs]
+        np.testing.assert_allclose(outs[0], parallel[:, t], atol=1e-4)
+        states = outs[1:]
+    assert len(states) == len(streaming.state_specs)
+
+
+def test_spiking_streaming_spikes_are_identical():
+    """Every LIF layer's spikes, parallel vs streamed, are the same (and not all 0)."""
+    model = small_model(spiking=True, seed=3)
+    x = clips(seed=4)
+    lifs = [layer for layer in _all_layers(model) if isinstance(layer, LIF)]
+    assert len(lifs) >= 10
+    recorded: dict = {id(lif): [] for lif in lifs}
+    originals = {}
+    for lif in lifs:
+        originals[id(lif)] = lif.step
+
+        def record(x_t, v_prev=None, differentiable=True, _lif=lif):
+            s, v = originals[id(_lif)](x_t, v_prev, differentiable)
+            recorded[id(_lif)].append(keras.ops.convert_to_numpy(s))
+            return s, v
+
+        lif.step = record
+    try:
+        StreamingModel(model).run(x)
+    finally:
+        for lif in lifs:
+            lif.step = originals[id(lif)]
+    total_spikes = 0
+    # Parallel spikes of each LIF through a functional view of the same layers.
+    parallel = _parallel_lif_outputs(model, x, lifs)
+    for lif in lifs:
+        streamed = np.stack(recorded[id(lif)], axis=1)
+        np.testing.assert_array_equal(streamed, parallel[id(lif)], err_msg=lif.path)
+        total_spikes += streamed.sum()
+    assert total_spikes > 0
+
+
+def _all_layers(layer):
+    out = []
+    for sub in layer._flatten_layers(include_self=False, recursive=True):
+        out.append(sub)
+    return out
+
+
+def _parallel_lif_outputs(model, x, lifs):
+    """Captures each LIF's multi-step output in the parallel model."""
+    outputs = {}
+    originals = {}
+    for lif in lifs:
+        originals[id(lif)] = lif.call
+
+        def capture(inputs, initial_state=None, _lif=lif):
+            y = originals[id(_lif)](inputs, initial_state=initial_state)
+            outputs[id(_lif)] = keras.ops.convert_to_numpy(y)
+            return y
+
+        lif.call = capture
+    try:
+        model.frame_logits(keras.ops.convert_to_tensor(x), training=False)
+    finally:
+        for lif in lifs:
+            lif.call = originals[id(lif)]
+    return outputs
+
+
+@pytest.mark.parametrize("spiking", [False, True])
+def test_causality(spiking):
+    x = clips(frames=12)
+    changed = x.copy()
+    t = 6
+    changed[:, t + 1 :] = 3.0 * np.random.default_rng(9).normal(
+        size=changed[:, t + 1 :].shape
+    )
+    causal = small_model(spiking, causal=True)
+    a = keras.ops.convert_to_numpy(frame_logits(causal, x))
+    b = keras.ops.convert_to_numpy(frame_logits(causal, changed))
+    np.testing.assert_allclose(a[:, : t + 1], b[:, : t + 1], atol=1e-6)
+    assert np.abs(a[:, t + 1 :] - b[:, t + 1 :]).max() > 1e-3
+    reference = small_model(spiking, causal=False)
+    a = keras.ops.convert_to_numpy(frame_logits(reference, x))
+    b = keras.ops.convert_to_numpy(frame_logits(reference, changed))
+    # Symmetric padding looks ahead: frame t already sees frame t+1.
+    assert np.abs(a[:, : t + 1] - b[:, : t + 1]).max() > 1e-3
+    with pytest.raises(ValueError, match="causal=False"):
+        StreamingModel(reference)
+
+
+@pytest.mark.parametrize("spiking", [False, True])
+def test_keras_round_trip_other_backend(tmp_path, spiking):
+    model = small_model(spiking)
+    model.labels = ["a", "b", "c"]
+    model.frontend = {"name": "toy", "params": {"hop": 20}}
+    x = clips()
+    expected = keras.ops.convert_to_numpy(model(x))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)  # default safe_mode=True
+    assert loaded.labels == ["a", "b", "c"]
+    assert loaded.frontend == {"name": "toy", "params": {"hop": 20}}
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(x)), expected, atol=1e-5
+    )
+    if not spiking:  # One cross-backend load per run keeps the suite fast.
+        assert_loads_in_other_backend(path, x, expected, atol=1e-4)
+
+
+def test_get_config_covers_every_argument():
+    params = set(inspect.signature(LMUFormer.__init__).parameters) - {"self", "kwargs"}
+    config = small_model(False).get_config()
+    assert params <= set(config), params - set(config)
+
+
+@pytest.mark.parametrize("spiking", [False, True])
+def test_fit_lowers_loss(spiking):
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 10, SMALL["num_features"])).astype("float32")
+    y = (x[:, :, 0].mean(axis=1) > 0).astype("int32") + (
+        x[:, :, 1].mean(axis=1) > 0.3
+    ).astype("int32")
+    model = LMUFormer(**SMALL, spiking=spiking)
+    model.compile(
+        keras.optimizers.Adam(2e-2 if spiking else 5e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    history = model.fit(x, y, epochs=8, batch_size=16, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_wrong_input_shapes():
+    model = small_model(False)
+    with pytest.raises(ValueError, match=r"\(batch, time, 5\)"):
+        model(np.zeros((2, 7, 4), "float32"))
+    with pytest.raises(ValueError, match=r"\(batch, time, 5\)"):
+        model(np.zeros((2, 5), "float32"))
+    streaming = StreamingModel(model)
+    with pytest.raises(ValueError, match=r"\(batch, 5\)"):
+        streaming.step(np.zeros((1, 4), "float32"), streaming.initial_states(1))
+    with pytest.raises(ValueError, match="num_classes"):
+        LMUFormer(num_features=3, num_classes=0)
+    with pytest.raises(ValueError, match="labels has 2 names"):
+        LMUFormer(num_features=3, num_classes=3, labels=["a", "b"])
