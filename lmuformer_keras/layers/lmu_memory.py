@@ -24,7 +24,7 @@ CONV_MODES = ("auto", "fft", "direct")
 # including this sequence length, the FFT form above it. Measured on the project's
 # 2-core CPU machine with `python benchmarks/lmu_speed.py --crossover` (forward +
 # backward, batch 32, order 256, memory_d 1); see BUILD.md.
-AUTO_DIRECT_MAX_LENGTH = {"tensorflow": 64, "jax": 64, "torch": 64}
+AUTO_DIRECT_MAX_LENGTH = {"tensorflow": 512, "jax": 896, "torch": 640}
 
 
 def expm_taylor(x, num_squarings: int, num_terms: int = 10):

@@ -266,6 +266,30 @@ class LMUFormer(keras.Model):
             z = z + y if is_mixer else y
         return z, new_states
 
+    def macs_per_frame(self) -> int:
+        """Multiply-accumulates of one streamed frame (matrix products only).
+
+        Counts the convolutions (``k * C_in * C_out`` each), the LMU memory update
+        (``memory_d * order^2`` for ``A m`` plus ``memory_d * order`` for ``B u``),
+        and every Dense; BatchNorm, LIF and residual adds (a few per channel) are
+        elementwise and not counted.
+        """
+        pe = self.patch_embedding
+        k = pe.kernel_size
+        macs = k * self.num_features * self.dim
+        macs += (pe.num_layers - 1) * k * self.dim * self.dim + k * self.dim * self.dim
+        m_size = self.memory_d * self.order
+        hidden = int(round(self.mlp_ratio * self.dim))
+        per_block = (
+            self.dim * self.memory_d  # encoder
+            + self.memory_d * self.order * self.order  # A m
+            + m_size  # B u
+            + (m_size + self.dim) * self.dim  # hidden
+            + self.dim * self.dim  # 1x1 projection
+            + 2 * self.dim * hidden  # channel mixer
+        )
+        return int(macs + self.num_blocks * per_block + self.dim * self.num_classes)
+
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
