@@ -1,0 +1,242 @@
+"""Posterior smoothing and detection, like TensorFlow's ``RecognizeCommands``.
+
+A streaming keyword spotter emits one posterior vector per frame (every 20 ms for
+``micro40``). Single frames are noisy, so, as in the classic TensorFlow
+``micro_speech`` / ``speech_commands`` ``RecognizeCommands``, detections are made on a
+moving average of the posteriors:
+
+1. keep the results whose time lies in ``(now - average_window_ms, now]``;
+2. with fewer than ``minimum_count`` of them, decide nothing (stream start);
+3. average them per label (the mean of the kept posterior vectors);
+   the top label is the argmax (the first one on ties);
+4. report a detection of the top label when it is not an ignored label (silence,
+   unknown), its average is ``>= detection_threshold``, and that label was not
+   detected during the last ``suppression_ms`` (``now - last_time >= suppression_ms``).
+
+Differences from the classic version, chosen for a per-frame recurrent model: the
+suppression timer is per label (the classic code only remembers the last detected
+label, so ``A, B, A`` within the suppression time reports ``A`` twice), and silence or
+unknown becoming the top label does not reset it (so one utterance whose average dips
+under silence and back is not reported twice). A different label may still be reported
+at once, so two different words in quick succession are both found.
+
+Defaults, for a 20 ms hop (``micro40``):
+
+- ``average_window_ms = 500``: 25 frames; about the voiced length of a Speech Commands
+  keyword (0.3-0.8 s in a 1 s clip). Each result here is one frame of a recurrent
+  model, not a classification of a whole 1 s window as in the classic (1000 ms), so a
+  1000 ms average would dilute a short word with silence frames.
+- ``detection_threshold = 0.6``: a clear majority of the probability mass (chance is
+  ``1 / num_classes``, 0.083 for 12 labels); the classic 200/255 = 0.78 was for
+  whole-window posteriors, which are sharper than a 500 ms average of frame posteriors.
+- ``suppression_ms = 1000``: at most one report per label per second (the Speech
+  Commands clip length), and twice the averaging window, so the average of one
+  utterance has decayed before the same label may fire again.
+- ``minimum_count = 10``: no decision from fewer than 10 frames (200 ms): at stream
+  start the recurrent states are still warming up from zero, and no keyword is shorter.
+
+Times are in milliseconds; in :class:`~lmuformer_apps.kws_stream.runner.KWSStream` a
+frame's time is when its last sample arrived, ``(t * hop + window) / rate``. The C
+(``apps/mcu/recognize_commands.c``) and Java (``RecognizeCommands.java``) ports follow
+this module step for step.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_AVERAGE_WINDOW_MS = 500.0
+DEFAULT_DETECTION_THRESHOLD = 0.6
+DEFAULT_SUPPRESSION_MS = 1000.0
+DEFAULT_MINIMUM_COUNT = 10
+
+#: Labels (lower case, underscores stripped) that never trigger a detection, besides
+#: every label written ``_like_this_`` (Speech Commands' ``_silence_``, ``_unknown_``).
+IGNORED_WORDS = frozenset({"silence", "unknown", "background", "background_noise"})
+
+
+def is_ignored_label(label: str) -> bool:
+    """True for silence / unknown style labels (``_x_`` or a word of IGNORED_WORDS)."""
+    if label.startswith("_") and label.endswith("_") and len(label) > 1:
+        return True
+    return label.strip("_").lower() in IGNORED_WORDS
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected keyword.
+
+    Attributes:
+        label: the keyword.
+        index: its class index.
+        time_ms: time of the frame that triggered it.
+        score: its averaged posterior at that time.
+    """
+
+    label: str
+    index: int
+    time_ms: float
+    score: float
+
+    def __str__(self) -> str:
+        return f"{self.time_ms / 1000.0:9.3f} s  {self.label}  (score {self.score:.3f})"
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable softmax over the last axis (float64)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - np.max(z, axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+class RecognizeCommands:
+    """Moving-average posterior smoothing with thresholding and suppression.
+
+    Args:
+        labels: class names, in the model's output order.
+        average_window_ms: results newer than ``now - average_window_ms`` are averaged.
+        detection_threshold: minimum averaged posterior of a detection, in ``(0, 1]``.
+        suppression_ms: minimum time between two detections of the same label.
+        minimum_count: minimum number of results in the window to decide anything.
+        ignored_labels: labels that never trigger; default: those for which
+            :func:`is_ignored_label` is true.
+
+    Raises:
+        ValueError: naming a bad argument.
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        average_window_ms: float = DEFAULT_AVERAGE_WINDOW_MS,
+        detection_threshold: float = DEFAULT_DETECTION_THRESHOLD,
+        suppression_ms: float = DEFAULT_SUPPRESSION_MS,
+        minimum_count: int = DEFAULT_MINIMUM_COUNT,
+        ignored_labels: Iterable[str] | None = None,
+    ):
+        labels = [str(label) for label in labels]
+        if not labels:
+            raise ValueError("RecognizeCommands: labels must not be empty")
+        if not average_window_ms > 0:
+            raise ValueError(
+                "RecognizeCommands: average_window_ms must be > 0, got "
+                f"average_window_ms={average_window_ms}"
+            )
+        if not 0 < detection_threshold <= 1:
+            raise ValueError(
+                "RecognizeCommands: detection_threshold must be in (0, 1], got "
+                f"detection_threshold={detection_threshold}"
+            )
+        if not suppression_ms >= 0:
+            raise ValueError(
+                "RecognizeCommands: suppression_ms must be >= 0, got "
+                f"suppression_ms={suppression_ms}"
+            )
+        if int(minimum_count) != minimum_count or minimum_count < 1:
+            raise ValueError(
+                "RecognizeCommands: minimum_count must be an integer >= 1, got "
+                f"minimum_count={minimum_count}"
+            )
+        if ignored_labels is None:
+            ignored = {label for label in labels if is_ignored_label(label)}
+        else:
+            ignored = set(ignored_labels)
+            unknown = sorted(ignored - set(labels))
+            if unknown:
+                raise ValueError(
+                    f"RecognizeCommands: ignored_labels {unknown} are not in labels "
+                    f"{labels}"
+                )
+        self.labels = labels
+        self.average_window_ms = float(average_window_ms)
+        self.detection_threshold = float(detection_threshold)
+        self.suppression_ms = float(suppression_ms)
+        self.minimum_count = int(minimum_count)
+        self.ignored = np.array([label in ignored for label in labels], dtype=bool)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets every result and detection time."""
+        self._times: deque[float] = deque()
+        self._ring = np.zeros((64, self.num_classes), dtype=np.float64)
+        self._head = 0  # ring row of the oldest kept result
+        self._last_detection_ms: dict[int, float] = {}
+        self._last_time: float | None = None
+        #: Averaged posteriors of the last call (``None`` before ``minimum_count``).
+        self.scores: np.ndarray | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def _append(self, p: np.ndarray) -> None:
+        n, cap = len(self._times), self._ring.shape[0]
+        if n == cap:  # grow, oldest first
+            order = (self._head + np.arange(n)) % cap
+            ring = np.zeros((2 * cap, self.num_classes), dtype=np.float64)
+            ring[:n] = self._ring[order]
+            self._ring, self._head, cap = ring, 0, 2 * cap
+        self._ring[(self._head + n) % cap] = p
+
+    def _window_mean(self) -> np.ndarray:
+        n, cap, h = len(self._times), self._ring.shape[0], self._head
+        if h + n <= cap:
+            total = self._ring[h : h + n].sum(axis=0)
+        else:
+            total = self._ring[h:].sum(axis=0) + self._ring[: h + n - cap].sum(axis=0)
+        return total / n
+
+    def process(self, posteriors: np.ndarray, time_ms: float) -> Detection | None:
+        """Adds the posteriors of the frame at ``time_ms``; returns a new detection.
+
+        Raises:
+            ValueError: wrong number of posteriors, or a time before the previous one.
+        """
+        p = np.asarray(posteriors, dtype=np.float64).reshape(-1)
+        if p.shape[0] != self.num_classes:
+            raise ValueError(
+                f"RecognizeCommands.process: expected {self.num_classes} posteriors "
+                f"(one per label), got {p.shape[0]}"
+            )
+        time_ms = float(time_ms)
+        if self._last_time is not None and time_ms < self._last_time:
+            raise ValueError(
+                f"RecognizeCommands.process: time_ms={time_ms} is before the previous "
+                f"result's time {self._last_time}"
+            )
+        self._last_time = time_ms
+        self._append(p)
+        self._times.append(time_ms)
+        while time_ms - self._times[0] >= self.average_window_ms:
+            self._times.popleft()
+            self._head = (self._head + 1) % self._ring.shape[0]
+        if len(self._times) < self.minimum_count:
+            self.scores = None
+            return None
+        scores = self._window_mean()
+        self.scores = scores
+        top = int(np.argmax(scores))
+        score = float(scores[top])
+        if self.ignored[top] or score < self.detection_threshold:
+            return None
+        last = self._last_detection_ms.get(top)
+        if last is not None and time_ms - last < self.suppression_ms:
+            return None
+        self._last_detection_ms[top] = time_ms
+        return Detection(self.labels[top], top, time_ms, score)
+
+    def process_many(
+        self, posteriors: np.ndarray, times_ms: Sequence[float]
+    ) -> list[Detection]:
+        """:meth:`process` over rows ``(T, C)`` with their times; the detections."""
+        out = []
+        for p, t in zip(np.asarray(posteriors), times_ms, strict=True):
+            detection = self.process(p, t)
+            if detection is not None:
+                out.append(detection)
+        return out
