@@ -3,8 +3,10 @@
 Public API::
 
     from lmuformer_export import export_streaming_model
-    report = export_streaming_model(streaming_model, calibration_x, "out/",
+    report = export_streaming_model(model_or_streaming_model, calibration_x, "out/",
                                     quantization="int8", y=labels)
+
+(a causal ``LMUFormer`` is wrapped with ``lmuformer_keras.streaming.StreamingModel``)
 
 writes ``model.tflite``, ``model_data.cc``/``.h``, ``op_resolver.h``, ``metadata.json``
 and ``report.json``. The CLI is ``lmuformer-export`` (:mod:`lmuformer_export.cli`).

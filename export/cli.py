@@ -26,10 +26,10 @@ import sys
 import numpy as np
 from absl import flags
 
+from .contract import DEFAULT_FACTORY
 from .errors import CalibrationDataError, ExportError, NotStreamableError
 
 PROG = "lmuformer-export"
-DEFAULT_FACTORY = "lmuformer_keras.streaming:StreamingModel"
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string("model", None, "Saved Keras model (.keras).", flag_values=FLAGS)
@@ -60,12 +60,23 @@ flags.DEFINE_string(
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
-    "max_clips", 500, "Verification clips streamed in LiteRT.", flag_values=FLAGS
+    "max_clips",
+    None,
+    "Verification clips streamed in LiteRT (default: all).",
+    flag_values=FLAGS,
 )
 flags.DEFINE_integer(
     "max_tflm_clips",
-    50,
-    "Verification clips streamed in TFLite Micro too.",
+    None,
+    "Verification clips streamed in TFLite Micro too (default: all).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_enum(
+    "litert_resolver",
+    "reference",
+    ["reference", "default"],
+    "LiteRT kernels compared with TFLite Micro: reference (BUILTIN_REF) or default "
+    "(optimized + XNNPACK); the other is reported too.",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
@@ -243,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             streaming_factory=FLAGS.streaming_factory,
             max_clips=FLAGS.max_clips,
             max_tflm_clips=FLAGS.max_tflm_clips,
+            litert_resolver=FLAGS.litert_resolver,
             max_calibration_samples=FLAGS.max_calibration_samples,
             verify=FLAGS.verify,
         )

@@ -62,14 +62,21 @@ def num_classes(streaming_model: StreamingLike) -> int:
 
 
 def layer_names(model) -> list[str]:
-    """Names of every layer of ``model``, nested models included."""
+    """Names of every layer of ``model``, nested layers and models included.
+
+    Uses Keras' layer tracking (``_flatten_layers``), so layers held by a custom
+    layer (``StreamingStep`` holds the whole ``LMUFormer``) are found too.
+    """
     names: list[str] = []
     stack = list(getattr(model, "layers", []))
     while stack:
         layer = stack.pop()
         names.append(layer.name)
         stack.extend(getattr(layer, "layers", []) or [])
-    return names
+    flatten = getattr(model, "_flatten_layers", None)
+    if flatten is not None:
+        names.extend(layer.name for layer in flatten(include_self=False))
+    return list(dict.fromkeys(names))
 
 
 def layer_modules(model) -> list[str]:
@@ -84,6 +91,38 @@ def layer_modules(model) -> list[str]:
         if layer is not model:
             stack.extend(getattr(layer, "layers", []) or [])
     return sorted(modules)
+
+
+DEFAULT_FACTORY = "lmuformer_keras.streaming:StreamingModel"
+
+
+def as_streaming_model(model, factory=None):
+    """``model`` itself when it meets the contract, else its streaming form.
+
+    A Keras model (no ``step_model``) is wrapped with ``factory`` (default
+    ``lmuformer_keras.streaming.StreamingModel``); a model without a streaming form
+    (not an LMUFormer, ``causal=False``, ...) raises :class:`NotStreamableError`
+    carrying the factory's reason.
+    """
+    if hasattr(model, "step_model") or not hasattr(model, "layers"):
+        return model
+    if factory is None:
+        try:
+            from lmuformer_keras.streaming import StreamingModel
+        except ImportError as error:
+            raise NotStreamableError(
+                f"{type(model).__name__} '{getattr(model, 'name', '?')}' is not a "
+                "streaming model and lmuformer_keras.streaming is not importable to "
+                f"build one ({error})"
+            ) from error
+        factory = StreamingModel
+    try:
+        return factory(model)
+    except Exception as error:  # the factory's own validation errors
+        raise NotStreamableError(
+            f"{type(model).__name__} '{getattr(model, 'name', '?')}' has no "
+            f"streaming form: {error}"
+        ) from error
 
 
 def check_streaming_model(streaming_model) -> list[StateInfo]:

@@ -141,6 +141,14 @@ class TFLiteGraph:
                     result.setdefault(int(t), []).append(i)
         return result
 
+    def tensor_data(self, index: int) -> np.ndarray | None:
+        """Constant data of a tensor, shaped and typed; ``None`` when not constant."""
+        if not self.is_constant(index):
+            return None
+        dtype = NUMPY_DTYPES[self.tensor_dtype(index)]
+        raw = bytes(np.asarray(self.model.buffers[self.tensors[index].buffer].data))
+        return np.frombuffer(raw, dtype=dtype).reshape(self.tensor_shape(index))
+
     def tensor_producer_name(self, index: int) -> str | None:
         op_index = self.producers().get(index)
         return None if op_index is None else self.op_name(self.operators[op_index])
@@ -184,6 +192,73 @@ class TFLiteGraph:
             tensor.quantization = q
         self.tensors.append(tensor)
         return len(self.tensors) - 1
+
+    def set_quantization(
+        self,
+        index: int,
+        scales,
+        zero_points,
+        quantized_dimension: int = 0,
+    ) -> None:
+        """Set per-tensor (one value) or per-channel quantization parameters."""
+        q = schema.QuantizationParametersT()
+        q.scale = [float(s) for s in np.atleast_1d(scales)]
+        q.zeroPoint = [int(z) for z in np.atleast_1d(zero_points)]
+        q.quantizedDimension = int(quantized_dimension)
+        self.tensors[index].quantization = q
+
+    def replace_tensor(self, old: int, new: int) -> None:
+        """Make every operator, graph input and graph output use ``new`` for ``old``."""
+
+        def _swap(indices):
+            if indices is None:
+                return None
+            return np.asarray(
+                [new if int(t) == old else int(t) for t in indices], dtype=np.int32
+            )
+
+        for op in self.operators:
+            op.inputs = _swap(op.inputs)
+            op.outputs = _swap(op.outputs)
+        self.subgraph.inputs = _swap(self.subgraph.inputs)
+        self.subgraph.outputs = _swap(self.subgraph.outputs)
+
+    def remove_operators(self, indices: Iterable[int]) -> None:
+        """Delete operators by position (tensors stay: see remove_unused_tensors)."""
+        drop = set(int(i) for i in indices)
+        self.subgraph.operators = [
+            op for i, op in enumerate(self.operators) if i not in drop
+        ]
+
+    def strip_tensor_names(self, keep: Iterable[int] = ()) -> int:
+        """Empty the names of all tensors but ``keep``; return the bytes saved.
+
+        Names are for people and tools: the interpreters address tensors by index.
+        """
+        keep = set(int(t) for t in keep)
+        saved = 0
+        for index, tensor in enumerate(self.tensors):
+            if index not in keep and tensor.name:
+                saved += len(tensor.name)
+                tensor.name = b""
+        return saved
+
+    def remove_dead_operators(self) -> int:
+        """Delete operators none of whose outputs is read or a graph output."""
+        removed = 0
+        while True:
+            read = set(self.outputs)
+            for op in self.operators:
+                read.update(int(t) for t in op.inputs if t >= 0)
+            dead = [
+                i
+                for i, op in enumerate(self.operators)
+                if not any(int(t) in read for t in op.outputs)
+            ]
+            if not dead:
+                return removed
+            self.remove_operators(dead)
+            removed += len(dead)
 
     def insert_operator(
         self, position: int, builtin: int, inputs, outputs, options=None
@@ -231,6 +306,30 @@ class TFLiteGraph:
         for signature in self.model.signatureDefs or []:
             for tensor_map in (signature.inputs or []) + (signature.outputs or []):
                 tensor_map.tensorIndex = remap[int(tensor_map.tensorIndex)]
+        self.remove_unused_buffers()
+        return removed
+
+    def remove_unused_buffers(self) -> int:
+        """Drop buffers no tensor or metadata entry refers to (they take flash)."""
+        used = {0}  # buffer 0: the empty sentinel
+        for subgraph in self.model.subgraphs:
+            used.update(int(t.buffer) for t in subgraph.tensors)
+        used.update(int(m.buffer) for m in self.model.metadata or [])
+        keep = [i for i in range(len(self.model.buffers)) if i in used]
+        if len(keep) == len(self.model.buffers):
+            return 0
+        remap = {old: new for new, old in enumerate(keep)}
+        removed = len(self.model.buffers) - len(keep)
+        self.model.buffers = [self.model.buffers[i] for i in keep]
+        for subgraph in self.model.subgraphs:
+            for tensor in subgraph.tensors:
+                tensor.buffer = remap[int(tensor.buffer)]
+        for entry in self.model.metadata or []:
+            entry.buffer = remap[int(entry.buffer)]
+        if self.model.metadataBuffer is not None:
+            self.model.metadataBuffer = [
+                remap[int(b)] for b in self.model.metadataBuffer if int(b) in remap
+            ]
         return removed
 
     def to_bytes(self) -> bytes:

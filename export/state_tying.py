@@ -2,37 +2,41 @@
 
 An app streams by copying the bytes of each state output into the matching state input
 before the next frame, so both tensors must share one scale and zero point. The
-converter calibrates them separately, so they usually differ.
+converter calibrates them separately, so they usually differ (for the LMU memory the
+output is even forced to the coarse scale of the activations it is concatenated with).
 
-Method (chosen after trying the alternatives on TF 2.21): after conversion, for each
-state whose input and output parameters differ, a new graph input takes the OUTPUT's
-scale and zero point and feeds a ``QUANTIZE`` op (int8 -> int8 or int16 -> int16: a
-requantization, which TFLite Micro implements) that writes the original input tensor,
-with its original parameters. So:
+Methods, tried in this order for each state whose parameters differ:
 
-- the state travels between frames in the output's representation: the precision the
-  graph computes it at (storing it on a finer grid would add no information, and
-  would turn one-LSB kernel differences between runtimes into several LSB);
-- every consumer of the state input keeps the parameters it was built for, including
-  int32 biases the converter folded with the input scale;
-- the output's calibrated range covers every state the float model produced (the
-  inputs are previous outputs), and 0 (the initial state) is exact in it.
+1. ``retargeted_output`` (no op added on the recurrent path): the state output is
+   written directly at the state INPUT's parameters. The output tensor is walked back
+   through reshapes to the arithmetic op that computes it (``ADD``, ``MUL``,
+   ``FULLY_CONNECTED``, ...); every tensor of that chain gets the input's
+   parameters. Those kernels derive their requantization multipliers from the tensor
+   parameters when the interpreter prepares the model, so nothing stored changes.
+   Other readers of a retargeted tensor keep working unchanged when they are
+   multiplier-based too (``ADD``, ``SUB``, ``MUL``, comparisons, ``QUANTIZE``); any
+   other reader (``CONCATENATION``, ``SELECT_V2``, a Dense whose int32 bias was folded
+   with the old scale, ...) is given a ``QUANTIZE`` back to the old parameters, off the
+   recurrent path. The input's calibrated range covers every state the float model
+   produced (the representative set holds the extremes of every state input,
+   including the states after the last frame of each clip).
+2. ``requantized_on_input`` (fallback, when the output comes from an op with fixed
+   output parameters or from a same-scale op such as a concatenation): a new graph
+   input with the OUTPUT's parameters feeds a ``QUANTIZE`` (int8 -> int8 or int16 ->
+   int16) into the original input tensor.
 
-Why not the alternatives:
+Method 1 is preferred: the state keeps the precision of its own calibrated range, and
+the recurrent loop holds one requantization fewer, so the one-LSB rounding
+differences between runtimes (TFLite Micro rounds twice where LiteRT rounds once) do
+not get an extra place to appear on every frame.
 
-- ``CONCATENATION`` trick (``concat([state_in, new_state])`` sliced back): the shared
-  scale comes from the converter's scale propagation, which silently resolves
-  conflicting same-scale constraints (a state that also feeds a concat or a select)
-  by inserting requantizations where it sees fit; it costs a concat buffer of twice
-  the state and a slice per state.
-- Rewriting parameters in place: wrong when the producing op is a same-scale op
-  (reshape, slice, select, concat), when the tensor has other consumers, or for the
-  input (biases were quantized with its scale).
-- Fake-quant ops on the states: mixes quantization-aware semantics into
-  post-training calibration.
+Why not the ``CONCATENATION`` trick (``concat([state_in, new_state])`` sliced back):
+the shared scale comes from the converter's scale propagation, which silently resolves
+conflicting same-scale constraints with requantizations of its own choosing, and it
+costs a concat buffer of twice the state and a slice per state.
 
-The ``QUANTIZE`` op costs one state-sized tensor and a multiply per element per frame;
-the result is exact by construction and checked after the edit.
+Either way the input and the output end with bit-identical parameters; this is
+checked after the edit (:func:`check_states_tied`).
 """
 
 from __future__ import annotations
@@ -53,12 +57,111 @@ def _same(a, b) -> bool:
     )
 
 
+# Ops whose output parameters are free: their kernels compute the requantization
+# multipliers from the tensors' parameters at prepare time.
+_ARITHMETIC = {
+    "ADD",
+    "SUB",
+    "MUL",
+    "FULLY_CONNECTED",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "BATCH_MATMUL",
+    "QUANTIZE",
+}
+# Ops passing values through unchanged (output parameters == input parameters).
+_PASS_THROUGH = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
+# Readers unaffected by a change of their input's parameters.
+_PARAMETER_FREE_READERS = {
+    "ADD",
+    "SUB",
+    "MUL",
+    "QUANTIZE",
+    "GREATER",
+    "GREATER_EQUAL",
+    "LESS",
+    "LESS_EQUAL",
+}
+
+
+def _output_chain(graph: TFLiteGraph, tensor: int) -> list[int] | None:
+    """``[state_output, ..., arithmetic_output]`` or ``None`` when not retargetable."""
+    producers = graph.producers()
+    consumers = graph.consumers()
+    chain = [tensor]
+    while True:
+        op_index = producers.get(chain[-1])
+        if op_index is None:
+            return None
+        op = graph.operators[op_index]
+        name = graph.op_name(op)
+        if name in _ARITHMETIC:
+            if name == "QUANTIZE" and graph.tensor_dtype(int(op.inputs[0])) not in (
+                "int8",
+                "int16",
+            ):
+                return None
+            return chain
+        if name not in _PASS_THROUGH:
+            return None
+        source = int(op.inputs[0])
+        if source in graph.inputs or consumers.get(source, []) != [op_index]:
+            return None
+        chain.append(source)
+
+
+def _retarget_output(graph: TFLiteGraph, t_in: int, t_out: int) -> bool:
+    """Method 1 (module docstring). Returns ``False`` (graph untouched) if unusable."""
+    chain = _output_chain(graph, t_out)
+    if chain is None or t_in in chain:
+        return False
+    scales, zero_points = graph.quantization_arrays(t_in)
+    consumers = graph.consumers()
+    outputs = graph.outputs
+    fixes = []  # (operator, tensor): readers needing the old parameters
+    for tensor in chain:
+        for op_index in consumers.get(tensor, []):
+            op = graph.operators[op_index]
+            name = graph.op_name(op)
+            if name in _PASS_THROUGH and int(op.outputs[0]) in chain:
+                continue
+            if name not in _PARAMETER_FREE_READERS:
+                fixes.append((op, tensor))
+        if tensor != t_out and tensor in outputs:
+            return False
+    for op, tensor in fixes:
+        old_scales, old_zero_points = graph.quantization_arrays(tensor)
+        copy = graph.add_tensor(
+            f"{graph.tensor_name(tensor)}/old_scale",
+            graph.tensor_shape(tensor),
+            graph.tensors[tensor].type,
+        )
+        graph.set_quantization(copy, old_scales, old_zero_points)
+        graph.tensors[copy].quantization.scale = list(
+            graph.tensors[tensor].quantization.scale
+        )
+        op.inputs = np.asarray(
+            [copy if int(t) == tensor else int(t) for t in op.inputs], dtype=np.int32
+        )
+        position = graph.operators.index(op)
+        graph.insert_operator(
+            position, schema.BuiltinOperator.QUANTIZE, [tensor], [copy]
+        )
+    for tensor in chain:
+        graph.set_quantization(tensor, scales, zero_points)
+        # Bit-identical scale: copy the input's stored float32 values.
+        graph.tensors[tensor].quantization.scale = list(
+            graph.tensors[t_in].quantization.scale
+        )
+    return True
+
+
 def tie_states(graph: TFLiteGraph, pairs: list[tuple[str, int, int]]) -> list[dict]:
     """Tie each ``(name, input_position, output_position)`` pair in place.
 
     Positions index ``graph.inputs`` / ``graph.outputs``. Returns one record per state:
-    ``{"name", "method": "shared"|"requantized_on_input"|"float", "scale",
-    "zero_point"}`` (plus the input's parameters before the edit when requantized).
+    ``{"name", "method": "shared"|"retargeted_output"|"requantized_on_input"|"float",
+    "scale", "zero_point"}`` (plus the parameters the edit replaced).
 
     Raises:
         StateTyingError: when the dtypes or shapes of a pair differ, or the
@@ -87,6 +190,16 @@ def tie_states(graph: TFLiteGraph, pairs: list[tuple[str, int, int]]) -> list[di
             )
         if _same(q_in, q_out):
             record.update(method="shared", scale=q_in[0], zero_point=q_in[1])
+            records.append(record)
+            continue
+        if _retarget_output(graph, t_in, t_out):
+            record.update(
+                method="retargeted_output",
+                scale=q_in[0],
+                zero_point=q_in[1],
+                output_scale_before=q_out[0],
+                output_zero_point_before=q_out[1],
+            )
             records.append(record)
             continue
         name_in = graph.tensor_name(t_in)

@@ -10,6 +10,12 @@ run in the caller's process under its own backend.
 
 The child imports the modules that define the model's custom layer classes (so they
 are registered for deserialisation) with the caller's ``sys.path``.
+
+What crosses: the step model itself (``step_model.save``), or, when a streaming model
+is built from a Keras model by an importable class (``StreamingModel(model)`` keeps
+``model``), that source model, and the child rebuilds ``factory(model).step_model``.
+The second form is preferred: a source model such as ``LMUFormer`` is fully
+serialisable, whereas a step model wrapping it in a custom layer may not be.
 """
 
 from __future__ import annotations
@@ -37,9 +43,21 @@ def convert_in_subprocess(
     quantization: str,
     extra_modules=(),
     timeout: float = 900.0,
+    source_model=None,
+    factory: str | None = None,
 ) -> tuple[bytes, dict]:
-    """Same contract as :func:`lmuformer_export.tf_convert.convert_step_model`."""
-    modules = sorted(set(layer_modules(step_model)) | set(extra_modules))
+    """Same contract as :func:`lmuformer_export.tf_convert.convert_step_model`.
+
+    Args:
+        source_model, factory: when both are given, ``source_model`` (a Keras model)
+            is saved instead of ``step_model`` and the child converts
+            ``factory(source_model).step_model`` (``factory``: ``"module:callable"``).
+    """
+    saved = source_model if (source_model is not None and factory) else step_model
+    modules = set(layer_modules(saved)) | set(extra_modules)
+    if saved is source_model:
+        modules.add(factory.partition(":")[0])
+    modules = sorted(modules)
     if "__main__" in modules:
         raise ExportError(
             "the step model uses a layer class defined in __main__, which the "
@@ -47,7 +65,15 @@ def convert_in_subprocess(
             "or export under KERAS_BACKEND=tensorflow"
         )
     with tempfile.TemporaryDirectory(prefix="lmuformer_export_") as tmp:
-        step_model.save(os.path.join(tmp, "step_model.keras"))
+        try:
+            saved.save(os.path.join(tmp, "step_model.keras"))
+        except Exception as error:  # Keras: a layer without get_config, ...
+            raise ConversionError(
+                f"cannot save {type(saved).__name__} '{saved.name}' for the "
+                f"TensorFlow-backend conversion process: {type(error).__name__}: "
+                f"{str(error).strip().splitlines()[0]} (export under "
+                "KERAS_BACKEND=tensorflow instead)"
+            ) from error
         arrays = stack_samples(samples)
         np.savez(os.path.join(tmp, "samples.npz"), *arrays)
         spec = {
@@ -55,6 +81,7 @@ def convert_in_subprocess(
             "states": [asdict(s) for s in states],
             "quantization": quantization,
             "modules": modules,
+            "factory": factory if saved is source_model else None,
         }
         with open(os.path.join(tmp, "spec.json"), "w") as f:
             json.dump(spec, f)
@@ -111,6 +138,10 @@ def _child(directory: str) -> None:
     step_model = keras.models.load_model(
         os.path.join(directory, "step_model.keras"), compile=False, safe_mode=False
     )
+    if spec.get("factory"):
+        module_name, _, attribute = spec["factory"].partition(":")
+        factory = getattr(importlib.import_module(module_name), attribute)
+        step_model = factory(step_model).step_model
     with np.load(os.path.join(directory, "samples.npz")) as data:
         arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
     states = [

@@ -40,6 +40,17 @@ class StreamingStep(keras.layers.Layer):
         logits, states = self.model.step(inputs[0], list(inputs[1:]))
         return [logits, *states]
 
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["model"] = keras.saving.serialize_keras_object(self.model)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> StreamingStep:
+        config = dict(config)
+        model = keras.saving.deserialize_keras_object(config.pop("model"))
+        return cls(model, **config)
+
     def compute_output_shape(self, input_shapes: list) -> list:
         batch = input_shapes[0][0]
         return [(batch, self.model.num_classes)] + [
