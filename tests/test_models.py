@@ -239,3 +239,15 @@ def test_wrong_input_shapes():
         LMUFormer(num_features=3, num_classes=0)
     with pytest.raises(ValueError, match="labels has 2 names"):
         LMUFormer(num_features=3, num_classes=3, labels=["a", "b"])
+
+
+def test_step_model_saves_and_loads(tmp_path):
+    streaming = StreamingModel(small_model(False))
+    path = tmp_path / "step.keras"
+    streaming.step_model.save(path)
+    loaded = keras.models.load_model(path)
+    inputs = [clips()[:, 0], *streaming.initial_states(2)]
+    for a, b in zip(streaming.step_model(inputs), loaded(inputs), strict=True):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), atol=1e-6
+        )
