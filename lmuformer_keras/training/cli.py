@@ -1,0 +1,405 @@
+"""``lmuformer-train``: train, evaluate and stream-evaluate an LMUFormer.
+
+Usage::
+
+    KERAS_BACKEND=jax lmuformer-train --dataset=synthetic_kws --classes=12 \\
+        --out=runs/kws [--preset=lmuformer_tiny_kws] [--spiking] \\
+        [--override dim=64 --override order=128] [--recipe=default|paper_scv2] \\
+        [--epochs=N] [--batch_size=N] [--learning_rate=X] [--seed=0] \\
+        [--distribute=none|data_parallel] [--resume]
+
+Datasets: ``synthetic_kws`` (generated into ``--data_dir``, default
+``~/.cache/lmuformer_keras/synthetic_kws``), ``speech_commands`` (``--data_dir`` = a
+Speech Commands v2 folder), ``mnist1d``, ``digits``, ``psmnist`` (``--data_dir`` = a
+local ``mnist.npz`` or IDX folder). The preset defaults to the dataset's natural one
+(``lmuformer_tiny_kws`` for 12 keyword classes, ``lmuformer_scv2`` for 35,
+``lmuformer_<dataset>`` otherwise). The backend is ``KERAS_BACKEND``.
+
+Writes into ``--out``: ``model.keras`` (best validation accuracy; records labels and
+frontend), ``history.csv``, ``curves.png``, ``metrics.json``,
+``streaming_accuracy.json`` / ``.png`` (accuracy versus frames seen, measured with the
+streaming model), ``calibration.npz`` and ``test.npz`` (inputs for
+``lmuformer-export``), and ``resume/`` (what ``--resume`` continues from).
+
+Flags live in a private ``absl.flags.FlagValues`` so this module imports beside other
+absl CLIs (``lmuformer-export``) without duplicate-flag errors.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+from absl import flags
+
+from lmuformer_keras.training.datasets import DATASETS, KWS_CLASSES
+from lmuformer_keras.training.distribute import MODES
+from lmuformer_keras.training.recipes import RECIPES
+
+PROG = "lmuformer-train"
+METRICS_FILE = "metrics.json"
+STREAMING_JSON = "streaming_accuracy.json"
+STREAMING_PNG = "streaming_accuracy.png"
+CURVES_PNG = "curves.png"
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    "preset",
+    None,
+    "LMUFormer preset (default: the dataset's natural preset).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_bool(
+    "spiking", None, "Override the preset's spiking setting.", flag_values=FLAGS
+)
+flags.DEFINE_multi_string(
+    "override",
+    [],
+    "Preset override NAME=VALUE (Python literal), repeatable, e.g. dim=64.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_enum(
+    "dataset", "synthetic_kws", list(DATASETS), "Dataset.", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "data_dir",
+    None,
+    "speech_commands: v2 folder; psmnist: mnist.npz or IDX folder; synthetic_kws: "
+    "where it is generated (default ~/.cache/lmuformer_keras/synthetic_kws).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+    "classes", 12, f"Keyword classes {KWS_CLASSES} (KWS sets).", flag_values=FLAGS
+)
+flags.DEFINE_enum(
+    "recipe",
+    "default",
+    sorted(RECIPES),
+    "default, or paper_scv2: the paper's SCv2 recipe (Adam 2.5e-3 betas .95/.999, "
+    "x0.85 every 10 epochs, 200 epochs, batch 128, BCE, mixup, masks, noise, shift).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+    "epochs", None, "Epochs (default: the recipe's).", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "batch_size", None, "Batch size (default: the recipe's).", flag_values=FLAGS
+)
+flags.DEFINE_float(
+    "learning_rate", None, "Peak learning rate (default: recipe's).", flag_values=FLAGS
+)
+flags.DEFINE_bool(
+    "augment",
+    None,
+    "Feature augmentation in training (default: the recipe's; on for audio).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer("seed", 0, "Seed (init, order, augmentation).", flag_values=FLAGS)
+flags.DEFINE_string(
+    "out", None, "Output folder (default runs/<dataset>-<preset>).", flag_values=FLAGS
+)
+flags.DEFINE_enum(
+    "distribute",
+    "none",
+    list(MODES),
+    "data_parallel: keras.distribution.DataParallel over all local devices (JAX).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_bool(
+    "resume", False, "Continue from the checkpoint in --out.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "max_clips",
+    0,
+    "At most this many clips per split (seeded subset, for smoke runs); 0: all.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+    "streaming_clips",
+    256,
+    "Test clips streamed frame by frame with StreamingModel (rest: parallel).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "streaming_tolerance",
+    1e-4,
+    "Max |streamed - parallel| prefix-mean logit difference.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+    "calibration_clips",
+    200,
+    "Training clips written to calibration.npz.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+    "max_test_clips",
+    2000,
+    "test.npz: the test set, or a seeded subset of this size if larger (0: all).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+    "verbose", 1, "Keras fit verbosity (1 progress bar, 2 one line).", flag_values=FLAGS
+)
+
+
+class UsageError(ValueError):
+    """A flag value that cannot be used."""
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["dim=64", "spiking=True"]`` -> ``{"dim": 64, "spiking": True}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise UsageError(f"--override must be NAME=VALUE, got --override={item!r}")
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            value = text.strip()
+        out[name] = value
+    return out
+
+
+def _flag_values() -> dict[str, Any]:
+    return {name: FLAGS[name].value for name in sorted(FLAGS)}
+
+
+def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Runs training + evaluation with the parsed ``FLAGS``; returns the metrics."""
+    import keras
+
+    from lmuformer_keras.models import PRESETS, list_presets
+    from lmuformer_keras.training import datasets as dsets
+    from lmuformer_keras.training import (
+        distribute,
+        evaluate,
+        plots,
+        streaming_eval,
+        trainer,
+    )
+    from lmuformer_keras.training.recipes import get_recipe
+
+    f = dict(flag_values or _flag_values())
+    start = time.time()
+    dataset = f["dataset"]
+    preset = f["preset"] or dsets.default_preset(dataset, f["classes"])
+    if preset not in PRESETS:
+        raise UsageError(
+            f"--preset: unknown preset {preset!r}; available presets: {list_presets()}"
+        )
+    recipe = get_recipe(f["recipe"])
+    overrides = parse_overrides(f["override"])
+    if f["spiking"] is not None:
+        overrides["spiking"] = bool(f["spiking"])
+    epochs = recipe.epochs if f["epochs"] is None else f["epochs"]
+    batch_size = recipe.batch_size if f["batch_size"] is None else f["batch_size"]
+    lr = recipe.learning_rate if f["learning_rate"] is None else f["learning_rate"]
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if value < 1:
+            raise UsageError(f"--{name} must be >= 1, got --{name}={value}")
+    if lr <= 0:
+        raise UsageError(f"--learning_rate must be > 0, got --learning_rate={lr}")
+    out = f["out"] or os.path.join("runs", f"{dataset}-{preset}")
+    os.makedirs(out, exist_ok=True)
+    backend = keras.backend.backend()
+
+    keras.utils.set_random_seed(f["seed"])
+    dist = distribute.setup_distribution(f["distribute"], batch_size)
+    try:
+        frontend = (PRESETS[preset].get("frontend") or {}).get("name")
+        ds = dsets.load_dataset(
+            dataset, f["data_dir"], f["classes"], frontend=frontend, seed=f["seed"]
+        )
+        ds = dsets.subset(ds, f["max_clips"], seed=f["seed"])
+        try:
+            model = trainer.build_model(preset, ds, overrides)
+        except ValueError as error:
+            raise UsageError(f"--override / --spiking: {error}") from error
+        audio = dataset in dsets.AUDIO_DATASETS
+        augment = recipe.augments(audio, f["augment"])
+        config = {
+            "preset": preset,
+            "overrides": overrides,
+            "dataset": dataset,
+            "classes": f["classes"] if audio else ds.num_classes,
+            "recipe": recipe.name,
+            "batch_size": batch_size,
+            "learning_rate": lr,
+            "seed": f["seed"],
+            "augment": augment,
+            "max_clips": f["max_clips"],
+            "distribute": f["distribute"],
+            "epochs": epochs,
+        }
+        print(
+            f"{PROG}: backend {backend}, preset {preset} {overrides or ''}, "
+            f"{trainer.trainable_params(model):,} trainable parameters, {ds}, "
+            f"recipe {recipe.name}, {epochs} epochs x batch {batch_size}, lr {lr:g}, "
+            f"augment {augment}, distribute {dist['mode']} ({dist['devices']} "
+            f"device(s)), out {out}",
+            flush=True,
+        )
+        result = trainer.train(
+            model,
+            ds,
+            recipe,
+            out,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=lr,
+            seed=f["seed"],
+            augment=augment,
+            resume=f["resume"],
+            config=config,
+            verbose=f["verbose"],
+        )
+    finally:
+        if dist["mode"] != "none":
+            distribute.clear_distribution()
+
+    # Evaluation on one device, with the best checkpoint.
+    best = keras.saving.load_model(os.path.join(out, trainer.MODEL_FILE))
+    frame_logits = evaluate.predict_frame_logits(best, ds.x_test, batch_size=256)
+    test = evaluate.evaluate_test(best, frame_logits, ds.y_test, recipe.loss_fn())
+    hop = (best.frontend or {}).get("frame_hop_ms")
+    stream = streaming_eval.streaming_evaluation(
+        best,
+        ds.x_test,
+        ds.y_test,
+        frame_logits,
+        streamed_clips=f["streaming_clips"],
+        tolerance=f["streaming_tolerance"],
+        frame_hop_ms=hop,
+    )
+    with open(os.path.join(out, STREAMING_JSON), "w", encoding="utf-8") as fh:
+        json.dump(stream, fh, indent=1)
+    title = f"{preset} on {ds.name} ({backend})"
+    plots.plot_streaming(stream, os.path.join(out, STREAMING_PNG), title=title)
+    plots.plot_curves(
+        result["history"],
+        os.path.join(out, CURVES_PNG),
+        title=title,
+        augmented=result["augmenter"] is not None,
+    )
+    clip_files = evaluate.write_export_clips(
+        out, ds, f["calibration_clips"], f["max_test_clips"], seed=f["seed"]
+    )
+    metrics = {
+        "test_accuracy": test["test_accuracy"],
+        "test_loss": test["test_loss"],
+        "trainable_params": trainer.trainable_params(best),
+        "test_clips": test["test_clips"],
+        "best_val_accuracy": result["best_val_accuracy"],
+        "best_epoch": result["best_epoch"],
+        "epochs_completed": result["epochs_completed"],
+        "resumed_from_epoch": result["initial_epoch"] if f["resume"] else None,
+        "train_seconds": result["seconds"],
+        "total_seconds": round(time.time() - start, 2),
+        "streaming": {
+            k: stream[k]
+            for k in (
+                "full_accuracy",
+                "frames_within_1_point",
+                "fraction_within_1_point",
+                "frames_at_paper_fraction",
+                "accuracy_at_paper_fraction",
+                "streamed_clips",
+                "max_abs_diff_streaming_vs_parallel",
+            )
+        },
+        "per_class_accuracy": test["per_class_accuracy"],
+        "confusion_matrix": test["confusion_matrix"],
+        "config": {
+            "preset": preset,
+            "overrides": overrides,
+            "model": {
+                k: v
+                for k, v in best.get_config().items()
+                if k not in ("labels", "frontend", "trainable", "dtype")
+            },
+            "labels": best.labels,
+            "frontend": best.frontend,
+            "flags": f,
+            "backend": backend,
+            "distribution": dist,
+            "recipe": recipe.to_dict(),
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "learning_rate": lr,
+            "augmenter": result["augmenter"],
+            "dataset": dsets.dataset_summary(ds),
+        },
+        "files": {
+            "model": trainer.MODEL_FILE,
+            "history": trainer.HISTORY_FILE,
+            "curves": CURVES_PNG,
+            "streaming_json": STREAMING_JSON,
+            "streaming_png": STREAMING_PNG,
+            "calibration": evaluate.CALIBRATION_FILE,
+            "test": evaluate.TEST_FILE,
+            "clips": clip_files,
+        },
+    }
+    with open(os.path.join(out, METRICS_FILE), "w", encoding="utf-8") as fh:
+        json.dump(metrics, fh, indent=1, default=str)
+    s = stream
+    print(
+        f"{PROG}: test accuracy {100 * metrics['test_accuracy']:.2f}% "
+        f"(loss {metrics['test_loss']:.4f}, {metrics['test_clips']} clips), best val "
+        f"{100 * metrics['best_val_accuracy']:.2f}% at epoch {metrics['best_epoch']}; "
+        f"streaming: within 1 point of {100 * s['full_accuracy']:.2f}% after "
+        f"{s['frames_within_1_point']}/{s['num_frames']} frames "
+        f"({100 * s['fraction_within_1_point']:.1f}%), "
+        f"{100 * s['accuracy_at_paper_fraction']:.2f}% after "
+        f"{s['frames_at_paper_fraction']}/{s['num_frames']}; results in "
+        f"{os.path.abspath(out)}",
+        flush=True,
+    )
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns the exit code (0 ok, 1 error, 2 usage)."""
+    argv = list(sys.argv if argv is None else argv)
+    if any(a in ("-h", "--help", "--helpfull") for a in argv[1:]):
+        print(__doc__.strip() + "\n\nFlags:\n" + FLAGS.get_help())
+        return 0
+    FLAGS.unparse_flags()
+    try:
+        FLAGS(argv)
+    except flags.Error as error:
+        print(f"{PROG}: usage error: {error}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    from lmuformer_keras.training.datasets import DatasetError
+    from lmuformer_keras.training.distribute import DistributeError
+    from lmuformer_keras.training.streaming_eval import StreamingMismatchError
+    from lmuformer_keras.training.trainer import ResumeError
+
+    try:
+        run()
+    except (UsageError, DistributeError) as error:
+        print(f"{PROG}: usage error: {error}", file=sys.stderr)
+        return 2
+    except (
+        DatasetError,
+        ResumeError,
+        StreamingMismatchError,
+        FileNotFoundError,
+    ) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Training batches: shuffled, augmented (training only), deterministic from the seed.
+
+Batch ``i`` of epoch ``e`` is a pure function of ``(seed, e, i)``: the clip order of
+epoch ``e`` is ``default_rng([seed, e]).permutation(N)`` and the augmentation RNG of
+the batch is ``default_rng([seed, e, i])``. So a resumed run sees exactly the batches
+the uninterrupted run would have seen, whatever order Keras asks for them in.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from lmuformer_keras.data import FeatureAugmenter, one_hot
+
+
+def frequency_shift(
+    x: np.ndarray, max_shift: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Shifts each sample of ``(B, T, F)`` along features by ``U{-S .. S}`` bins.
+
+    The vacated bins repeat the edge bin (not circular). On a mel axis this moves
+    formants up or down, a cheap stand-in for another speaker's vocal tract.
+    """
+    out = np.array(x, dtype=np.float32)
+    if max_shift <= 0:
+        return out
+    num_features = out.shape[2]
+    shifts = rng.integers(-max_shift, max_shift + 1, size=len(out))
+    for i, s in enumerate(shifts):
+        idx = np.clip(np.arange(num_features) - s, 0, num_features - 1)
+        out[i] = out[i][:, idx]
+    return out
+
+
+def random_equalizer(
+    x: np.ndarray, scale: float, rng: np.random.Generator, order: int = 3
+) -> np.ndarray:
+    """Adds a random smooth curve along features to each sample of ``(B, T, F)``.
+
+    ``x[b, :, f] += sum_{k=0..order} c_bk cos(pi k f / (F - 1))`` with
+    ``c_bk ~ U(-scale, scale)``: on log-mel features, a random level (``k = 0``),
+    spectral tilt (``k = 1``) and broad equalisation, the same over the clip (a
+    different voice source, microphone or channel).
+    """
+    out = np.array(x, dtype=np.float32)
+    if scale <= 0:
+        return out
+    num_features = out.shape[2]
+    basis = np.cos(
+        np.pi
+        * np.arange(order + 1)[:, None]
+        * np.arange(num_features)[None, :]
+        / max(num_features - 1, 1)
+    )
+    coeffs = rng.uniform(-scale, scale, size=(len(out), order + 1))
+    return (out + (coeffs @ basis)[:, None, :]).astype(np.float32)
+
+
+class TrainBatches(keras.utils.PyDataset):
+    """Shuffled training batches of ``(x, one_hot_or_soft_labels)``.
+
+    The last incomplete batch is dropped (each epoch has its own order, so every clip
+    is used); this keeps batch shapes fixed (one compiled step, and batches that
+    split evenly over devices with ``--distribute=data_parallel``).
+
+    Args:
+        x: ``(N, T, F)`` float32.
+        y: ``(N,)`` int class ids.
+        num_classes: classes (labels become one-hot / soft).
+        batch_size: clips per batch (clipped to ``N``).
+        seed: shuffling and augmentation seed.
+        augmenter: a :class:`FeatureAugmenter`, or ``None`` for no augmentation.
+        epoch: the epoch the next batches belong to (see :meth:`set_epoch`).
+        freq_shift: maximum :func:`frequency_shift` in bins, applied after the
+            augmenter (0: none; only with an augmenter).
+        equalizer: :func:`random_equalizer` scale, applied last (0: none; only
+            with an augmenter).
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        num_classes: int,
+        batch_size: int,
+        seed: int,
+        augmenter: FeatureAugmenter | None = None,
+        epoch: int = 0,
+        freq_shift: int = 0,
+        equalizer: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if len(x) != len(y) or len(x) == 0:
+            raise ValueError(
+                f"TrainBatches: need as many labels as clips (> 0), got x {x.shape} "
+                f"and y {y.shape}"
+            )
+        self.x = np.asarray(x, dtype=np.float32)
+        self.y = np.asarray(y)
+        self.num_classes = num_classes
+        self.batch_size = int(min(batch_size, len(x)))
+        self.seed = int(seed)
+        self.augmenter = augmenter
+        self.freq_shift = int(freq_shift)
+        self.equalizer = float(equalizer)
+        self.set_epoch(epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Selects the order (and augmentation draws) of ``epoch``."""
+        self.epoch = int(epoch)
+        self._order = np.random.default_rng([self.seed, self.epoch]).permutation(
+            len(self.x)
+        )
+
+    def __len__(self) -> int:
+        return len(self.x) // self.batch_size
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        x, y = self.x[idx], self.y[idx]
+        if self.augmenter is None:
+            return x, one_hot(y, self.num_classes)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        self.augmenter.rng = rng
+        x, y = self.augmenter(x, y, training=True)
+        if self.freq_shift:
+            x = frequency_shift(x, self.freq_shift, rng)
+        if self.equalizer:
+            x = random_equalizer(x, self.equalizer, rng)
+        return x, y
+
+
+class EpochSync(keras.callbacks.Callback):
+    """Tells :class:`TrainBatches` which epoch starts (correct after ``--resume``)."""
+
+    def __init__(self, batches: TrainBatches) -> None:
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.batches.set_epoch(epoch)

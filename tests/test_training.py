@@ -1,0 +1,291 @@
+"""lmuformer-train: CLI smoke run, resume, data parallel, bad flags, helpers."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from lmuformer_keras.data import LABELS_12, generate_synthetic_kws
+from lmuformer_keras.data.speech_commands import COMMAND_WORDS
+from lmuformer_keras.features import get_frontend
+from lmuformer_keras.training import cli
+from lmuformer_keras.training.datasets import default_preset
+from lmuformer_keras.training.pipeline import TrainBatches
+from lmuformer_keras.training.recipes import get_recipe
+from lmuformer_keras.training.streaming_eval import (
+    accuracy_vs_frames,
+    frames_within,
+    prefix_mean,
+)
+
+BACKEND = keras.backend.backend()
+PROG = "lmuformer-train"
+TINY_MODEL = [
+    "--override=dim=8",
+    "--override=order=8",
+    "--override=mlp_ratio=1",
+    "--override=num_patch_layers=1",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_kws(tmp_path_factory):
+    """A tiny synthetic set with the 12-class words (11 words, 4 voices)."""
+    root = str(tmp_path_factory.mktemp("kws") / "data")
+    generate_synthetic_kws(
+        root,
+        words=(*COMMAND_WORDS, "cat"),
+        train_voices=("en-us+m1", "en+f1"),
+        val_voices=("en-us+m3",),
+        test_voices=("en-gb-x-rp+f4",),
+        noise_seconds=2.0,
+        progress=False,
+    )
+    return root
+
+
+def _kws_args(data_dir, out, *extra):
+    return [
+        PROG,
+        "--dataset=speech_commands",
+        f"--data_dir={data_dir}",
+        "--classes=12",
+        "--batch_size=8",
+        f"--out={out}",
+        "--verbose=0",
+        "--streaming_clips=6",
+        "--calibration_clips=5",
+        *TINY_MODEL,
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def smoke(tiny_kws, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("run") / "out")
+    with pytest.MonkeyPatch.context() as mp:  # feature cache in a temporary folder
+        mp.setenv("LMUFORMER_KERAS_CACHE", str(tmp_path_factory.mktemp("cache")))
+        assert cli.main(_kws_args(tiny_kws, out, "--epochs=1")) == 0
+        yield tiny_kws, out
+
+
+def test_cli_smoke_writes_every_output(smoke):
+    _, out = smoke
+    for name in (
+        "model.keras",
+        "history.csv",
+        "curves.png",
+        "metrics.json",
+        "streaming_accuracy.json",
+        "streaming_accuracy.png",
+        "calibration.npz",
+        "test.npz",
+    ):
+        assert os.path.getsize(os.path.join(out, name)) > 0, name
+    with open(os.path.join(out, "metrics.json")) as fh:
+        metrics = json.load(fh)
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert np.isfinite(metrics["test_loss"])
+    assert metrics["trainable_params"] > 0
+    config = metrics["config"]
+    for key in ("preset", "overrides", "flags", "backend", "dataset"):
+        assert key in config, key
+    assert config["preset"] == "lmuformer_tiny_kws"  # the natural preset
+    assert config["overrides"]["dim"] == 8
+    assert config["backend"] == BACKEND
+    assert config["dataset"]["sizes"]["train"] == 24
+    with open(os.path.join(out, "streaming_accuracy.json")) as fh:
+        stream = json.load(fh)
+    assert stream["num_frames"] == 49 and len(stream["accuracy"]) == 49
+    assert stream["streamed_clips"] == 6 and stream["parallel_clips"] == 6
+    assert stream["max_abs_diff_streaming_vs_parallel"] <= 1e-4
+    assert stream["accuracy"][-1] == pytest.approx(metrics["test_accuracy"])
+    assert 1 <= stream["frames_within_1_point"] <= 49
+    # the saved model records the dataset's labels and frontend
+    model = keras.saving.load_model(os.path.join(out, "model.keras"))
+    assert model.labels == list(LABELS_12)
+    fe = get_frontend("micro40")
+    assert model.frontend["name"] == "micro40"
+    assert model.frontend["params"] == fe.params
+    assert model.num_frames == 49 and model.num_features == 40
+    for name, n in (("calibration.npz", 5), ("test.npz", 12)):
+        with np.load(os.path.join(out, name)) as data:
+            assert data["x"].shape == (n, 49, 40) and data["x"].dtype == np.float32
+            assert data["y"].shape == (n,)
+            assert list(data["labels"]) == list(LABELS_12)
+
+
+def _losses(out):
+    with open(os.path.join(out, "history.csv")) as fh:
+        rows = fh.read().strip().splitlines()
+    assert rows[0].startswith("epoch,learning_rate,")
+    col = rows[0].split(",").index("loss")
+    return [float(r.split(",")[col]) for r in rows[1:]]
+
+
+def test_resume_continues_like_an_uninterrupted_run(smoke, tmp_path, capsys):
+    data_dir, out = smoke
+    assert cli.main(_kws_args(data_dir, out, "--epochs=2", "--resume")) == 0
+    with open(os.path.join(out, "metrics.json")) as fh:
+        metrics = json.load(fh)
+    assert metrics["resumed_from_epoch"] == 1
+    assert metrics["epochs_completed"] == 2
+    straight = str(tmp_path / "straight")
+    assert cli.main(_kws_args(data_dir, straight, "--epochs=2")) == 0
+    np.testing.assert_allclose(_losses(out), _losses(straight), rtol=1e-5)
+    # another configuration cannot resume from this checkpoint
+    args = _kws_args(data_dir, out, "--epochs=3", "--resume", "--learning_rate=0.01")
+    assert cli.main(args) == 1
+    assert "differs in ['learning_rate']" in capsys.readouterr().err
+
+
+def test_bad_flags_name_the_flag_and_value(tmp_path, capsys):
+    out = str(tmp_path / "o")
+    assert cli.main([PROG, "--preset=nosuch_preset", f"--out={out}"]) == 2
+    err = capsys.readouterr().err
+    assert "--preset" in err and "nosuch_preset" in err
+    assert cli.main([PROG, "--dataset=nosuch_data", f"--out={out}"]) == 2
+    err = capsys.readouterr().err
+    assert "--dataset" in err and "nosuch_data" in err
+    missing = str(tmp_path / "no_speech_commands_here")
+    args = [PROG, "--dataset=speech_commands", f"--data_dir={missing}", f"--out={out}"]
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert "--data_dir" in err and missing in err
+    assert cli.main([PROG, "--dataset=speech_commands", f"--out={out}"]) == 1
+    assert "--data_dir is required" in capsys.readouterr().err
+    assert cli.main([PROG, "--dataset=digits", "--override=dim", f"--out={out}"]) == 2
+    assert "--override must be NAME=VALUE" in capsys.readouterr().err
+    args = [PROG, "--dataset=digits", "--override=nosuch=1", f"--out={out}"]
+    assert cli.main(args) == 2
+    assert "nosuch" in capsys.readouterr().err
+
+
+_DISTRIBUTED_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import keras
+    from lmuformer_keras.data import digits
+    from lmuformer_keras.training import distribute, trainer
+    from lmuformer_keras.training.datasets import subset
+    from lmuformer_keras.training.recipes import get_recipe
+
+    assert len(keras.distribution.list_devices()) == 2
+    ds = subset(digits(), 32)
+    losses = {}
+    for mode in ("none", "data_parallel"):
+        keras.utils.set_random_seed(0)
+        info = distribute.setup_distribution(mode, 16)
+        model = trainer.build_model(
+            "lmuformer_digits", ds,
+            {"dim": 8, "order": 8, "mlp_ratio": 1, "num_patch_layers": 1},
+        )
+        result = trainer.train(
+            model, ds, get_recipe("default"), sys.argv[1] + "/" + mode,
+            epochs=2, batch_size=16, learning_rate=2e-3, seed=0, augment=True,
+            verbose=0,
+        )
+        distribute.clear_distribution()
+        losses[mode] = {
+            "devices": info["devices"],
+            "loss": [r["loss"] for r in result["history"]],
+            "val_loss": [r["val_loss"] for r in result["history"]],
+        }
+    print("RESULT " + json.dumps(losses))
+    """
+)
+
+
+def test_distribute_data_parallel(tmp_path, capsys):
+    if BACKEND != "jax":
+        out = str(tmp_path / "o")
+        args = [PROG, "--dataset=digits", "--distribute=data_parallel", f"--out={out}"]
+        assert cli.main(args) == 2
+        err = capsys.readouterr().err
+        assert "--distribute=data_parallel" in err and BACKEND in err
+        return
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        TF_CPP_MIN_LOG_LEVEL="3",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", _DISTRIBUTED_SCRIPT, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")][-1]
+    result = json.loads(line[len("RESULT ") :])
+    one, two = result["none"], result["data_parallel"]
+    assert (one["devices"], two["devices"]) == (1, 2)
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(two["val_loss"], one["val_loss"], rtol=1e-3, atol=1e-4)
+
+
+def test_natural_presets():
+    assert default_preset("synthetic_kws", 12) == "lmuformer_tiny_kws"
+    assert default_preset("speech_commands", 12) == "lmuformer_tiny_kws"
+    assert default_preset("speech_commands", 35) == "lmuformer_scv2"
+    for name in ("mnist1d", "digits", "psmnist"):
+        assert default_preset(name) == f"lmuformer_{name}"
+
+
+def test_paper_recipe():
+    recipe = get_recipe("paper_scv2")
+    assert (recipe.epochs, recipe.batch_size) == (200, 128)
+    assert recipe.learning_rate == 2.5e-3
+    assert (recipe.beta_1, recipe.beta_2, recipe.loss) == (0.95, 0.999, "bce")
+    assert recipe.lr_factor(9, 200) == 1.0
+    assert recipe.lr_factor(10, 200) == pytest.approx(0.85)
+    assert recipe.lr_factor(199, 200) == pytest.approx(0.85**19)
+    assert recipe.augments(audio=False)
+    default = get_recipe("default")
+    assert default.augments(audio=True) and not default.augments(audio=False)
+    with pytest.raises(ValueError, match="--recipe: unknown recipe 'x'"):
+        get_recipe("x")
+
+
+def test_train_batches_deterministic_per_epoch_and_batch():
+    from lmuformer_keras.data import FeatureAugmenter
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 8, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 20)
+
+    def make():
+        aug = FeatureAugmenter(8, 4, 3, seed=123)
+        return TrainBatches(x, y, 3, 6, seed=5, augmenter=aug)
+
+    a, b = make(), make()
+    assert len(a) == 3  # incomplete last batch dropped
+    b.set_epoch(1)
+    xb1 = b[2][0]
+    b.set_epoch(0)
+    for i in (2, 0, 1):  # any order, same batches
+        np.testing.assert_array_equal(a[i][0], b[i][0])
+        np.testing.assert_array_equal(a[i][1], b[i][1])
+    a.set_epoch(1)
+    np.testing.assert_array_equal(a[2][0], xb1)
+    assert a[0][1].shape == (6, 3)
+
+
+def test_prefix_mean_accuracy():
+    # clip 0: class 1 wins from frame 2 on; clip 1: class 0 all along
+    fl = np.zeros((2, 4, 2), np.float32)
+    fl[0, 0] = [1, 0]
+    fl[0, 1:] = [0, 3]
+    fl[1, :] = [1, 0]
+    np.testing.assert_allclose(prefix_mean(fl)[0, 1], [0.5, 1.5])
+    acc = accuracy_vs_frames(fl, np.array([1, 0]))
+    np.testing.assert_allclose(acc, [0.5, 1.0, 1.0, 1.0])
+    assert frames_within(acc, 1.0) == 2
+    assert frames_within(np.array([0.9, 0.2, 0.995, 1.0]), 1.0) == 3
