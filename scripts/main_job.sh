@@ -9,33 +9,37 @@
 #
 # Usage: scripts/main_job.sh [OUT_DIR]        (default: runs/main_job)
 # Environment: KERAS_BACKEND (default jax, the fastest on CPU here), EPOCHS (default
-# 150), BATCH_SIZE (default 64), SEED (default 0), DATA_DIR (default OUT_DIR/synthetic_kws).
+# 150), BATCH_SIZE (default 32), SEED (default 0), CLIPS_PER_WORD (clips per word and
+# voice, default 1 = the default size; 3 triples the set), DATA_DIR (default
+# OUT_DIR/synthetic_kws, OUT_DIR/synthetic_kws_x3 for CLIPS_PER_WORD=3, ...).
 set -euo pipefail
 
 OUT_DIR="${1:-runs/main_job}"
-DATA_DIR="${DATA_DIR:-${OUT_DIR}/synthetic_kws}"
-RUN_DIR="${OUT_DIR}/tiny_kws"
-EXPORT_DIR="${OUT_DIR}/export"
+CLIPS_PER_WORD="${CLIPS_PER_WORD:-1}"
+if [ "${CLIPS_PER_WORD}" = 1 ]; then SUFFIX=""; else SUFFIX="_x${CLIPS_PER_WORD}"; fi
+DATA_DIR="${DATA_DIR:-${OUT_DIR}/synthetic_kws${SUFFIX}}"
+RUN_DIR="${OUT_DIR}/tiny_kws${SUFFIX}"
+EXPORT_DIR="${OUT_DIR}/export${SUFFIX}"
 export KERAS_BACKEND="${KERAS_BACKEND:-jax}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 EPOCHS="${EPOCHS:-150}"
-BATCH_SIZE="${BATCH_SIZE:-64}"
+BATCH_SIZE="${BATCH_SIZE:-32}"
 SEED="${SEED:-0}"
 START=$(date +%s)
 mkdir -p "${OUT_DIR}"
 
-echo "== 1/3 synthetic keywords -> ${DATA_DIR}"
-python - "${DATA_DIR}" <<'EOF'
+echo "== 1/4 synthetic keywords -> ${DATA_DIR}"
+python - "${DATA_DIR}" "${CLIPS_PER_WORD}" <<'EOF'
 import sys
 
 from lmuformer_keras.data import generate_synthetic_kws
 
-m = generate_synthetic_kws(sys.argv[1])
+m = generate_synthetic_kws(sys.argv[1], clips_per_word_per_voice=int(sys.argv[2]))
 state = "reused (cached)" if m["cached"] else f"generated in {m['seconds']} s"
 print(f"synthetic_kws: {m['total_clips']} clips {m['counts']}, {state}")
 EOF
 
-echo "== 2/3 + 3/3 train lmuformer_tiny_kws (12 classes), evaluate, stream-evaluate"
+echo "== 2/4 + 3/4 train lmuformer_tiny_kws (12 classes), evaluate, stream-evaluate"
 lmuformer-train \
   --dataset=synthetic_kws --data_dir="${DATA_DIR}" --classes=12 \
   --preset=lmuformer_tiny_kws --recipe=default \

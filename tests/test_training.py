@@ -289,3 +289,33 @@ def test_prefix_mean_accuracy():
     np.testing.assert_allclose(acc, [0.5, 1.0, 1.0, 1.0])
     assert frames_within(acc, 1.0) == 2
     assert frames_within(np.array([0.9, 0.2, 0.995, 1.0]), 1.0) == 3
+
+
+def test_synthetic_kws_uses_an_existing_set_as_is(tiny_kws, tmp_path, monkeypatch):
+    from lmuformer_keras.training import datasets
+
+    monkeypatch.setenv("LMUFORMER_KERAS_CACHE", str(tmp_path))
+    before = os.path.getmtime(os.path.join(tiny_kws, "synthetic_kws_manifest.json"))
+    ds = datasets.load_dataset("synthetic_kws", tiny_kws, 12, "micro40", progress=False)
+    after = os.path.getmtime(os.path.join(tiny_kws, "synthetic_kws_manifest.json"))
+    assert before == after  # not regenerated with the default parameters
+    assert ds.name == "synthetic_kws12" and len(ds.y_train) == 24
+    assert ds.summary["synthetic_kws"]["params"]["words"][-1] == "cat"
+    args = datasets.model_arguments(ds)
+    assert args["frontend"]["params"] == get_frontend("micro40").params
+    shape = (args["num_frames"], args["num_features"], args["num_classes"])
+    assert shape == (49, 40, 12)
+
+
+def test_extra_augmentations():
+    from lmuformer_keras.training.pipeline import frequency_shift, random_equalizer
+
+    x = np.tile(np.arange(5, dtype=np.float32), (3, 2, 1))  # (3, 2, 5)
+    rng = np.random.default_rng(0)
+    y = frequency_shift(x, 2, rng)
+    for row in y[:, 0]:  # a shifted ramp, edges repeated
+        assert np.all(np.diff(row) >= 0) and set(row) <= set(range(5))
+    z = random_equalizer(np.zeros((4, 3, 6), np.float32), 0.1, rng)
+    assert np.all(np.abs(z) <= 0.4 + 1e-6)
+    np.testing.assert_array_equal(z[:, 0], z[:, 2])  # the same curve every frame
+    assert not np.allclose(z[0, 0], z[1, 0])

@@ -8,12 +8,14 @@ Usage::
         [--epochs=N] [--batch_size=N] [--learning_rate=X] [--seed=0] \\
         [--distribute=none|data_parallel] [--resume]
 
-Datasets: ``synthetic_kws`` (generated into ``--data_dir``, default
-``~/.cache/lmuformer_keras/synthetic_kws``), ``speech_commands`` (``--data_dir`` = a
-Speech Commands v2 folder), ``mnist1d``, ``digits``, ``psmnist`` (``--data_dir`` = a
-local ``mnist.npz`` or IDX folder). The preset defaults to the dataset's natural one
-(``lmuformer_tiny_kws`` for 12 keyword classes, ``lmuformer_scv2`` for 35,
-``lmuformer_<dataset>`` otherwise). The backend is ``KERAS_BACKEND``.
+Datasets: ``synthetic_kws`` (``--data_dir``: a set made by
+``generate_synthetic_kws``, used as it is, or where the default set is generated;
+default ``~/.cache/lmuformer_keras/synthetic_kws``), ``speech_commands``
+(``--data_dir`` = a Speech Commands v2 folder), ``mnist1d``, ``digits``, ``psmnist``
+(``--data_dir`` = a local ``mnist.npz`` or IDX folder). The preset defaults to the
+dataset's natural one (``lmuformer_tiny_kws`` for 12 keyword classes,
+``lmuformer_scv2`` for 35, ``lmuformer_<dataset>`` otherwise). The backend is
+``KERAS_BACKEND``.
 
 Writes into ``--out``: ``model.keras`` (best validation accuracy; records labels and
 frontend), ``history.csv``, ``curves.png``, ``metrics.json``,
@@ -69,8 +71,9 @@ flags.DEFINE_enum(
 flags.DEFINE_string(
     "data_dir",
     None,
-    "speech_commands: v2 folder; psmnist: mnist.npz or IDX folder; synthetic_kws: "
-    "where it is generated (default ~/.cache/lmuformer_keras/synthetic_kws).",
+    "speech_commands: v2 folder; psmnist: mnist.npz or IDX folder; synthetic_kws: a "
+    "generated set (used as is), or where the default set is generated (default "
+    "~/.cache/lmuformer_keras/synthetic_kws).",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(

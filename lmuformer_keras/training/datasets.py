@@ -9,6 +9,7 @@ the single source of truth, read back from the dataset).
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -52,6 +53,23 @@ def default_synthetic_dir() -> str:
     return os.path.join(default_cache_dir(), "synthetic_kws")
 
 
+def existing_synthetic_set(data_dir: str) -> dict[str, Any] | None:
+    """The manifest of a complete synthetic set in ``data_dir``, else ``None``.
+
+    A set generated with other parameters (e.g. more clips per word, through
+    :func:`lmuformer_keras.data.generate_synthetic_kws`) is used as it is, never
+    regenerated over.
+    """
+    from lmuformer_keras.data.synthetic_kws import MANIFEST
+
+    path = os.path.join(data_dir, MANIFEST)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        manifest = json.load(fh)
+    return manifest if manifest.get("complete") else None
+
+
 def load_dataset(
     name: str,
     data_dir: str | None = None,
@@ -66,9 +84,9 @@ def load_dataset(
         name: one of :data:`DATASETS`.
         data_dir: ``speech_commands``: the v2 folder (required); ``psmnist``: an
             ``mnist.npz`` or a folder with it / the IDX files (required);
-            ``synthetic_kws``: where the set is generated (default
-            :func:`default_synthetic_dir`; reused when already generated). Ignored
-            by ``mnist1d`` and ``digits``.
+            ``synthetic_kws``: a generated set (any parameters), or where the
+            default set is generated (default :func:`default_synthetic_dir`).
+            Ignored by ``mnist1d`` and ``digits``.
         classes: 12 or 35 (keyword sets only).
         frontend: frontend name or params for the keyword sets (the preset's).
         seed: sampling seed of the 12-class ``_unknown_`` / ``_silence_`` clips.
@@ -88,9 +106,15 @@ def load_dataset(
                 f"--classes must be one of {KWS_CLASSES} for --dataset={name}, got "
                 f"--classes={classes}"
             )
+        generation = None
         if name == "synthetic_kws":
             data_dir = data_dir or default_synthetic_dir()
-            generate_synthetic_kws(data_dir, progress=progress)
+            generation = existing_synthetic_set(data_dir)
+            if generation is None:  # generate the default set (cached afterwards)
+                generation = generate_synthetic_kws(data_dir, progress=progress)
+            generation = {
+                k: generation.get(k) for k in ("params", "counts", "espeak_ng_version")
+            }
         else:
             if not data_dir:
                 raise DatasetError(
@@ -111,6 +135,8 @@ def load_dataset(
         )
         ds.name = f"{name}{classes}"
         ds.summary = dict(ds.summary, dataset=name, data_dir=os.path.abspath(data_dir))
+        if generation is not None:
+            ds.summary["synthetic_kws"] = generation
         return ds
     from lmuformer_keras.data import digits, mnist1d, psmnist
 
