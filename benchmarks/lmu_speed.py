@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -64,6 +63,8 @@ def child(args: argparse.Namespace) -> None:
 
 
 def run_child(backend, form, hidden, lengths, batch):
+    import timing  # beside this script
+
     cmd = [
         sys.executable,
         __file__,
@@ -75,15 +76,9 @@ def run_child(backend, form, hidden, lengths, batch):
         "--batch",
         str(batch),
     ] + (["--hidden"] if hidden else [])
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    results = [
-        json.loads(line[7:])
-        for line in out.stdout.splitlines()
-        if line.startswith("RESULT ")
-    ]
+    results, stderr = timing.run_child(cmd, backend)
     if not results:
-        print(out.stderr[-2000:], file=sys.stderr)
+        print(stderr[-2000:], file=sys.stderr)
     return results
 
 

@@ -34,6 +34,25 @@ def set_threads(n: int = 2) -> None:
         torch.set_num_threads(n)
 
 
+def run_child(cmd: list[str], backend: str) -> tuple[list[dict], str]:
+    """Runs a benchmark child process under ``backend``.
+
+    Returns the JSON objects it printed on lines starting with ``RESULT `` and its
+    stderr (for the error message when there are none).
+    """
+    import json
+    import subprocess
+
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    results = [
+        json.loads(line[7:])
+        for line in out.stdout.splitlines()
+        if line.startswith("RESULT ")
+    ]
+    return results, out.stderr
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MB."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

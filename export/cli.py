@@ -88,6 +88,13 @@ flags.DEFINE_integer(
 flags.DEFINE_bool(
     "verify", True, "Stream in LiteRT and TFLite Micro.", flag_values=FLAGS
 )
+flags.DEFINE_bool(
+    "optimize_graph",
+    True,
+    "Fold LIF neurons (int8), remove shape ops that move no data, merge equal "
+    "constants (--nooptimize_graph: the converter's graph, for comparison).",
+    flag_values=FLAGS,
+)
 
 
 def load_clips_file(path: str, what: str) -> tuple:
@@ -257,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             litert_resolver=FLAGS.litert_resolver,
             max_calibration_samples=FLAGS.max_calibration_samples,
             verify=FLAGS.verify,
+            optimize_graph=FLAGS.optimize_graph,
         )
     except ExportError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)

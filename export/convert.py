@@ -10,8 +10,12 @@ Pipeline:
    :mod:`.tf_subprocess`);
 4. graph edits on the flatbuffer: make the float spike islands integer
    (:mod:`.bool_cast`), fold per-channel ``MUL``/``ADD`` (BatchNormalization) into
-   the Dense before them (:mod:`.dense_fold`), tie each state output's quantization
-   to its input's (:mod:`.state_tying`), drop internal tensor names;
+   the Dense before them (:mod:`.dense_fold`), fold each LIF neuron layer into five
+   ops (:mod:`.lif_fold`), remove shape ops that move no data (:mod:`.simplify`),
+   merge equal constants, tie each state output's quantization to its input's
+   (:mod:`.state_tying`), drop internal tensor names and empty buffers (the
+   flatbuffer is written with every repeated vector and table stored once:
+   :mod:`.flatbuffer`);
 5. checks: loop-free, only TFLite Micro builtins, no float tensor (quantized modes);
 6. artifacts (:mod:`.artifacts`), smallest TFLM arena (:mod:`.arena`), verification in
    LiteRT and TFLite Micro (:mod:`.verify`), ``metadata.json`` and ``report.json``.
@@ -38,8 +42,10 @@ from .contract import (
 from .dense_fold import fold_affine_into_dense
 from .errors import ExportError, UnsupportedOpError
 from .flatbuffer import INTEGER_TYPES, TFLiteGraph, layer_name_from_tensor
+from .lif_fold import fold_lif_neurons
 from .macs import count_macs
 from .model_io import map_io, refresh_io
+from .simplify import simplify_shape_ops
 from .state_tying import check_states_tied, tie_states
 from .tf_convert import QUANTIZATIONS
 from .tflm_ops import check_tflm_ops, short_tensor_name
@@ -183,6 +189,7 @@ def export_streaming_model(
     arena_margin: float = 0.25,
     litert_resolver: str = "reference",
     strip_names: bool = True,
+    optimize_graph: bool = True,
     verify: bool = True,
     extra_modules=(),
     verbose: bool = True,
@@ -216,8 +223,12 @@ def export_streaming_model(
             ``"reference"`` (``BUILTIN_REF``, default) or ``"default"`` (optimized
             kernels + XNNPACK); the per-step difference against the other is
             reported too.
-        strip_names: empty the names of internal tensors in ``model.tflite``
+        strip_names: drop the names of internal tensors in ``model.tflite``
             (smaller flash; inputs and outputs keep theirs).
+        optimize_graph: fold LIF neurons (int8), remove shape ops that move no
+            data and merge equal constants (smaller flash and arena; the folds are
+            exact up to the int8 rounding of the LIF potential, see
+            :mod:`lmuformer_export.lif_fold`).
         verify: stream in LiteRT/TFLM (else only convert, check and write).
         extra_modules: modules to import in the TF conversion process (non-TF
             backends) besides those defining the step model's layer classes.
@@ -272,10 +283,17 @@ def export_streaming_model(
     io = map_io(graph, io_names, features, classes, states)
     folded = fold_bool_casts(graph) if quantization != "float32" else 0
     affine_folded = fold_affine_into_dense(graph) if quantization == "int8" else 0
+    lif_folded = shape_ops_removed = constants_merged = 0
+    if optimize_graph:
+        if quantization == "int8":
+            lif_folded = fold_lif_neurons(graph, io.pairs)
+        shape_ops_removed = simplify_shape_ops(graph)
+        constants_merged = graph.dedup_constants()
     ops = check_graph(graph, quantization, names)
     tying = tie_states(graph, io.pairs)
     if strip_names:  # flash: only the inputs/outputs keep their names
         graph.strip_tensor_names(keep=graph.inputs + graph.outputs)
+    graph.share_empty_buffers()
     model_bytes = graph.to_bytes()
 
     final = TFLiteGraph(model_bytes)  # re-read what is written
@@ -333,6 +351,9 @@ def export_streaming_model(
         "num_ops": len(final.operators),
         "bool_casts_folded": folded,
         "mul_add_folded_into_dense": affine_folded,
+        "lif_neurons_folded": lif_folded,
+        "shape_ops_removed": shape_ops_removed,
+        "constants_merged": constants_merged,
         "states": tying,
         "calibration_samples": len(samples),
         "checks": {

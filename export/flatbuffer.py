@@ -3,7 +3,13 @@
 Uses the object API of the TFLite schema shipped with ai-edge-litert
 (``ai_edge_litert.schema_py_generated``). Writing re-aligns every constant buffer to
 16 bytes (the converter's layout; the generated ``BufferT.Pack`` would align to 1, and
-TFLite Micro reads int32 biases in place).
+TFLite Micro reads int32 biases in place) and stores each distinct vector, string,
+quantization table and options table once, every user pointing at the same copy (a
+flatbuffer is a graph of offsets: sharing is a valid encoding that every reader
+follows). On the tiny keyword-spotting presets this sharing alone saves about 10% of
+the flash: the per-channel zero points of the weights (int64 zeros, 8 bytes per
+output channel), the ``[1, C]`` shapes and the spike tensors' quantization repeat
+dozens of times.
 """
 
 from __future__ import annotations
@@ -86,6 +92,8 @@ class TFLiteGraph:
 
     def tensor_name(self, index: int) -> str:
         name = self.tensors[index].name
+        if name is None:
+            return ""
         return name.decode() if isinstance(name, bytes) else str(name)
 
     def tensor_dtype(self, index: int) -> str:
@@ -231,17 +239,61 @@ class TFLiteGraph:
         ]
 
     def strip_tensor_names(self, keep: Iterable[int] = ()) -> int:
-        """Empty the names of all tensors but ``keep``; return the bytes saved.
+        """Drop the names of all tensors but ``keep``; return the characters dropped.
 
-        Names are for people and tools: the interpreters address tensors by index.
+        Names are for people and tools: the interpreters address tensors by index
+        (LiteRT reports a tensor without a name as ``""``). The field is left out
+        altogether, not set to an empty string (12 bytes less per tensor).
         """
         keep = set(int(t) for t in keep)
         saved = 0
         for index, tensor in enumerate(self.tensors):
-            if index not in keep and tensor.name:
+            if index not in keep and tensor.name is not None:
                 saved += len(tensor.name)
-                tensor.name = b""
+                tensor.name = None
         return saved
+
+    def share_empty_buffers(self) -> int:
+        """Point every tensor without data at buffer 0; return the buffers dropped.
+
+        The converter gives each activation an empty buffer of its own; the schema's
+        buffer 0 is the shared empty sentinel, so they all can use it.
+        """
+        for index, tensor in enumerate(self.tensors):
+            if tensor.buffer and not self.is_constant(index):
+                tensor.buffer = 0
+        return self.remove_unused_buffers()
+
+    def dedup_constants(self) -> int:
+        """Merge constant tensors equal in type, shape, quantization and data.
+
+        Each user then reads one tensor (fewer tensors in flash and fewer TFLite
+        Micro ``TfLiteEvalTensor`` records in the arena). Returns the number merged.
+        """
+        seen: dict[tuple, int] = {}
+        outputs = set(self.outputs) | set(self.inputs)
+        merged = 0
+        for index, tensor in enumerate(self.tensors):
+            if index in outputs or not self.is_constant(index):
+                continue
+            scales, zero_points = self.quantization_arrays(index)
+            q = tensor.quantization
+            key = (
+                int(tensor.type),
+                self.tensor_shape(index),
+                scales.tobytes(),
+                zero_points.tobytes(),
+                0 if q is None else int(q.quantizedDimension or 0),
+                bytes(np.asarray(self.model.buffers[tensor.buffer].data, np.uint8)),
+            )
+            if key in seen:
+                self.replace_tensor(index, seen[key])
+                merged += 1
+            else:
+                seen[key] = index
+        if merged:
+            self.remove_unused_tensors()
+        return merged
 
     def remove_dead_operators(self) -> int:
         """Delete operators none of whose outputs is read or a graph output."""
@@ -333,18 +385,110 @@ class TFLiteGraph:
         return removed
 
     def to_bytes(self) -> bytes:
-        """Serialize, with constant buffers aligned to 16 bytes."""
+        """Serialize: constant buffers aligned to 16 bytes, equal objects shared.
+
+        Every distinct vector (shapes, operator inputs, scales, zero points),
+        string, quantization table and builtin options table is written once.
+        """
         original = [b.__class__ for b in self.model.buffers]
+        shared = []  # objects given a memoizing Pack for this call
         for buffer in self.model.buffers:
             buffer.__class__ = _AlignedBufferT
+        for tensor in self.tensors:
+            q = tensor.quantization
+            if q is not None:
+                if q.scale is not None:
+                    q.scale = np.asarray(q.scale, np.float32)
+                if q.zeroPoint is not None:
+                    q.zeroPoint = np.asarray(q.zeroPoint, np.int64)
+                shared.append(_share(q, _quantization_key))
+        for op in self.operators:
+            if op.builtinOptions is not None:
+                shared.append(_share(op.builtinOptions, _options_key))
+        shared = [obj for obj in shared if obj is not None]
         try:
-            builder = flatbuffers.Builder(1024)
+            builder = _SharingBuilder(1024)
             root = self.model.Pack(builder)
             builder.Finish(root, file_identifier=_FILE_IDENTIFIER)
             return bytes(builder.Output())
         finally:
             for buffer, cls in zip(self.model.buffers, original, strict=True):
                 buffer.__class__ = cls
+            for obj in shared:
+                del obj.Pack
+
+
+class _SharingBuilder(flatbuffers.Builder):
+    """``flatbuffers.Builder`` writing each distinct vector and string once.
+
+    An offset created earlier points forward from anything created later (the
+    builder writes back to front), so handing it out again is always valid.
+    """
+
+    def __init__(self, size: int):
+        super().__init__(size)
+        self.vectors: dict[tuple, int] = {}
+        self.strings: dict[bytes, int] = {}
+        self.tables: dict[tuple, int] = {}
+
+    def CreateNumpyVector(self, x):  # noqa: N802 (flatbuffers naming)
+        x = np.asarray(x)
+        key = (x.dtype.str, x.shape, x.tobytes())
+        if key not in self.vectors:
+            self.vectors[key] = super().CreateNumpyVector(x)
+        return self.vectors[key]
+
+    def CreateString(self, s, encoding="utf-8", errors="strict"):  # noqa: N802
+        data = s.encode(encoding, errors) if isinstance(s, str) else bytes(s)
+        if data not in self.strings:
+            self.strings[data] = super().CreateString(data)
+        return self.strings[data]
+
+
+def _share(obj, key_fn):
+    """Give ``obj`` a ``Pack`` that writes one table per distinct ``key_fn(obj)``.
+
+    Returns ``obj``, or ``None`` when it already has one (an object used twice).
+    """
+    if "Pack" in vars(obj):
+        return None
+    pack = type(obj).Pack
+
+    def shared_pack(builder, _obj=obj):
+        key = (type(_obj).__name__, *key_fn(_obj))
+        tables = getattr(builder, "tables", None)
+        if tables is None:
+            return pack(_obj, builder)
+        if key not in tables:
+            tables[key] = pack(_obj, builder)
+        return tables[key]
+
+    obj.Pack = shared_pack
+    return obj
+
+
+def _array_bytes(values):
+    return None if values is None else np.asarray(values).tobytes()
+
+
+def _quantization_key(q) -> tuple:
+    return (
+        _array_bytes(q.scale),
+        _array_bytes(q.zeroPoint),
+        _array_bytes(q.min),
+        _array_bytes(q.max),
+        int(q.quantizedDimension or 0),
+        int(q.detailsType or 0),
+        id(q.details) if q.details is not None else None,
+    )
+
+
+def _options_key(options) -> tuple:
+    return tuple(
+        (name, _array_bytes(value) if isinstance(value, np.ndarray) else repr(value))
+        for name, value in sorted(vars(options).items())
+        if name != "Pack"
+    )
 
 
 class _AlignedBufferT(schema.BufferT):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's main job, end to end on a CPU laptop (2 cores: about 5 minutes):
+# The README's main job, end to end on a CPU laptop (2 cores: about 3 minutes):
 #   1. generate the synthetic keyword set (espeak-ng voices, default size);
 #   2. train the tiny keyword-spotting LMUFormer on 12 classes;
 #   3. evaluate it on held-out voices, including accuracy versus frames seen measured
@@ -9,20 +9,20 @@
 #
 # Usage: scripts/main_job.sh [OUT_DIR]        (default: runs/main_job)
 # Environment: KERAS_BACKEND (default jax, the fastest on CPU here), EPOCHS (default
-# 150), BATCH_SIZE (default 32), SEED (default 0), CLIPS_PER_WORD (clips per word and
-# voice, default 1 = the default size; 3 triples the set), DATA_DIR (default
-# OUT_DIR/synthetic_kws, OUT_DIR/synthetic_kws_x3 for CLIPS_PER_WORD=3, ...).
+# 100), BATCH_SIZE (default 32), SEED (default 0), CLIPS_PER_WORD (clips per word and
+# voice, default 3: 3x the generator's default size), DATA_DIR (default
+# OUT_DIR/synthetic_kws_x3, OUT_DIR/synthetic_kws for CLIPS_PER_WORD=1, ...).
 set -euo pipefail
 
 OUT_DIR="${1:-runs/main_job}"
-CLIPS_PER_WORD="${CLIPS_PER_WORD:-1}"
+CLIPS_PER_WORD="${CLIPS_PER_WORD:-3}"
 if [ "${CLIPS_PER_WORD}" = 1 ]; then SUFFIX=""; else SUFFIX="_x${CLIPS_PER_WORD}"; fi
 DATA_DIR="${DATA_DIR:-${OUT_DIR}/synthetic_kws${SUFFIX}}"
 RUN_DIR="${OUT_DIR}/tiny_kws${SUFFIX}"
 EXPORT_DIR="${OUT_DIR}/export${SUFFIX}"
 export KERAS_BACKEND="${KERAS_BACKEND:-jax}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
-EPOCHS="${EPOCHS:-150}"
+EPOCHS="${EPOCHS:-100}"
 BATCH_SIZE="${BATCH_SIZE:-32}"
 SEED="${SEED:-0}"
 START=$(date +%s)

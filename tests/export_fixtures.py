@@ -8,6 +8,9 @@
   init, a few epochs of Adam on the task, under the current Keras backend.
 - ``GeluStep``: a tiny model meeting the streaming contract whose hidden Dense uses
   GELU, an op TensorFlow Lite Micro lacks (no LMUFormer has one).
+- ``build_tiny_kws``: a keyword-spotting preset with random weights and random
+  BatchNormalization statistics (so none is the identity the converter drops), for
+  the flash and arena budgets.
 """
 
 from __future__ import annotations
@@ -83,6 +86,27 @@ def train_lmuformer(
     )
     history = model.fit(x, y, batch_size=32, epochs=epochs, verbose=0)
     return model, float(history.history["accuracy"][-1])
+
+
+def build_tiny_kws(spiking: bool, seed: int = 0):
+    """``LMUFormer.from_preset("lmuformer_tiny_kws", spiking=...)``, random stats."""
+    from lmuformer_keras.models import LMUFormer
+
+    keras.utils.set_random_seed(seed)
+    model = LMUFormer.from_preset(
+        "lmuformer_tiny_kws", spiking=spiking, labels=[f"c{i}" for i in range(12)]
+    )
+    if not model.built:
+        model.build((None, None, model.num_features))
+    rng = np.random.default_rng(seed)
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.gamma.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
+            layer.beta.assign(rng.normal(0.0, 0.2, n).astype("float32"))
+            layer.moving_mean.assign(rng.normal(0.0, 0.2, n).astype("float32"))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, n).astype("float32"))
+    return model
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,9 @@ def test_kws_core_unit_tests(golden):
     print(out)
     assert "OK (15 tests)" in out
     assert "Java vs NumPy features: max abs diff" in out
-    assert "replayed 244 steps, 3 detections" in out
+    # the stand-in's tone stream at the default smoothing: "low" and "high" (its
+    # clipped tone peaks at 0.85, under the 0.95 threshold); Java equals Python
+    assert "replayed 244 steps, 2 detections" in out
 
 
 def test_kws_core_unit_tests_on_stand_in_harness(golden):

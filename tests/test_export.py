@@ -38,6 +38,7 @@ from export_fixtures import (
     GeluStep,
     StateSpec,
     build_lmuformer,
+    build_tiny_kws,
     make_sign_task,
     train_lmuformer,
 )
@@ -222,6 +223,134 @@ def test_batchnorm_folded_into_dense(plain):
     assert plain["report"]["mul_add_folded_into_dense"] >= 1
 
 
+def _lif_layers(model):
+    from lmuformer_keras.layers.lif import LIF
+
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, LIF)
+    ]
+
+
+def test_lif_neurons_fold_into_five_ops(spiking):
+    """Every LIF layer: MUL(v), ADD, GREATER_EQUAL, SELECT_V2 (spike), SELECT_V2."""
+    report = spiking["report"]
+    lifs = _lif_layers(spiking["model"])
+    assert report["lif_neurons_folded"] == len(lifs) >= 8
+    assert not {"SUB", "CAST"} & set(report["ops"]), report["ops"]
+    graph = TFLiteGraph(_read(spiking, "model.tflite"))
+    compares = [op for op in graph.operators if graph.op_name(op) == "GREATER_EQUAL"]
+    assert len(compares) == len(lifs)
+    membranes = {
+        s["name"]: s for s in _metadata(spiking)["states"] if "membrane" in s["name"]
+    }
+    assert len(membranes) == len(lifs)
+    params = {(round(s["scale"], 12), s["zero_point"]) for s in membranes.values()}
+    for op in compares:
+        h, threshold = (int(t) for t in op.inputs)
+        # The threshold is an int8 level of the potential's own grid (an integer
+        # comparison), and that grid is the membrane state's.
+        assert graph.is_constant(threshold) and graph.tensor_shape(threshold) == ()
+        scales, zero_points = graph.quantization_arrays(h)
+        assert graph.quantization(threshold) == graph.quantization(h)
+        assert (round(float(scales[0]), 12), int(zero_points[0])) in params
+    methods = {s["name"]: s["method"] for s in report["states"]}
+    assert all(methods[name] == "shared" for name in membranes)
+
+
+def test_shape_ops_that_move_no_data_are_removed(exported):
+    report = exported["report"]
+    assert report["shape_ops_removed"] >= 2
+    graph = TFLiteGraph(_read(exported, "model.tflite"))
+    consumers = graph.consumers()
+    for index, op in enumerate(graph.operators):
+        name = graph.op_name(op)
+        source, out = int(op.inputs[0]), int(op.outputs[0])
+        if name in ("RESHAPE", "STRIDED_SLICE"):
+            assert graph.tensor_shape(source) != graph.tensor_shape(out), index
+        if name == "RESHAPE":
+            readers = [graph.op_name(graph.operators[r]) for r in consumers[out]]
+            assert "FULLY_CONNECTED" not in readers, index
+
+
+def test_flatbuffer_is_written_compactly(exported):
+    """No internal names, no private empty buffers, repeated objects stored once."""
+    model_bytes = _read(exported, "model.tflite")
+    graph = TFLiteGraph(model_bytes)
+    io = set(graph.inputs + graph.outputs)
+    for index, tensor in enumerate(graph.tensors):
+        if index not in io:
+            assert tensor.name is None, index
+        if not graph.is_constant(index):
+            assert tensor.buffer == 0, index
+    assert len(graph.to_bytes()) == len(model_bytes)  # stable when re-written
+    # Without sharing (the generated Pack), the same model is larger.
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(graph.model.Pack(builder), file_identifier=b"TFL3")
+    assert len(builder.Output()) > len(model_bytes) + 1000
+
+
+def _all_tensor_values(model_bytes: bytes, frames: int = 20) -> list[dict]:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(
+        model_content=model_bytes,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+        experimental_preserve_all_tensors=True,
+    )
+    interpreter.allocate_tensors()
+    rng = np.random.default_rng(0)
+    values = []
+    for _ in range(frames):
+        for detail in interpreter.get_input_details():
+            interpreter.set_tensor(
+                detail["index"],
+                rng.integers(-128, 128, size=detail["shape"]).astype(np.int8),
+            )
+        interpreter.invoke()
+        values.append(
+            {
+                d["index"]: interpreter.get_tensor(d["index"]).copy()
+                for d in interpreter.get_tensor_details()
+                if d["dtype"] == np.int8
+            }
+        )
+    return values
+
+
+def test_rescaling_a_dense_output_changes_no_byte(plain):
+    """scale_tensor moves a factor into a Dense's scales: same int8 values."""
+    from lmuformer_export.rescale import scale_tensor
+
+    model_bytes = _read(plain, "model.tflite")
+    graph = TFLiteGraph(model_bytes)
+    consumers = graph.consumers()
+    dense_outputs = [
+        (int(op.outputs[0]), graph.operators[consumers[int(op.outputs[0])][0]])
+        for op in graph.operators
+        if graph.op_name(op) == "FULLY_CONNECTED"
+        and len(consumers.get(int(op.outputs[0]), [])) == 1
+        and int(op.outputs[0]) not in graph.outputs
+    ]
+    assert dense_outputs
+    tensor, reader = dense_outputs[0]
+    old_scale = graph.quantization(tensor)[0]
+    assert scale_tensor(graph, tensor, 0.375, reader=reader)
+    assert graph.quantization(tensor)[0] == pytest.approx(0.375 * old_scale, rel=1e-6)
+    before = _all_tensor_values(model_bytes)
+    after = _all_tensor_values(graph.to_bytes())
+    for a, b in zip(before, after, strict=True):
+        np.testing.assert_array_equal(a[tensor], b[tensor])
+    # The reader is not rescaled, so what it computes from the tensor changes.
+    out = int(reader.outputs[0])
+    assert any(
+        not np.array_equal(a[out], b[out]) for a, b in zip(before, after, strict=True)
+    )
+
+
 def test_constant_buffers_are_16_byte_aligned(exported):
     """The flatbuffer is re-written after the graph edits: keep the alignment."""
     from ai_edge_litert import schema_py_generated as schema
@@ -261,6 +390,32 @@ def test_state_output_params_equal_input_params(exported):
     assert frame["quantization"][1] == meta["input"]["zero_point"]
     logits = outputs[meta["logits_output_index"]]
     assert list(logits["shape"]) == [1, meta["num_classes"]]
+
+
+@pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason="the conversion runs under TensorFlow for every backend; covered by the "
+    "tensorflow run",
+)
+@pytest.mark.parametrize("spiking", [False, True], ids=["plain", "spiking"])
+def test_tiny_kws_presets_fit_64kb_flash_and_32kb_arena(spiking, tmp_path):
+    """The microcontroller budget of the tiny keyword-spotting presets (issue #6)."""
+    model = build_tiny_kws(spiking)
+    x = np.random.default_rng(1).normal(size=(16, 49, 40)).astype(np.float32)
+    report = le.export_streaming_model(
+        model, x, str(tmp_path), verify=False, verbose=False
+    )
+    assert report["model_bytes"] <= 64 * 1024, report["model_bytes"]
+    assert report["arena_bytes_min"] <= 32 * 1024, report["arena_bytes_min"]
+    graph = TFLiteGraph((tmp_path / "model.tflite").read_bytes())
+    for op in graph.operators:  # weights stay int8 per channel
+        if graph.op_name(op) == "FULLY_CONNECTED":
+            weights = int(op.inputs[1])
+            assert graph.tensor_dtype(weights) == "int8"
+            channels = graph.tensor_shape(weights)[0]
+            assert graph.quantization_arrays(weights)[0].size == channels
+    if spiking:
+        assert report["lif_neurons_folded"] == len(_lif_layers(model)) == 9
 
 
 # --------------------------------------------------------------- verification

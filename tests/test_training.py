@@ -15,10 +15,12 @@ from lmuformer_keras.data.speech_commands import COMMAND_WORDS
 from lmuformer_keras.features import get_frontend
 from lmuformer_keras.training import cli
 from lmuformer_keras.training.datasets import default_preset
-from lmuformer_keras.training.pipeline import TrainBatches
+from lmuformer_keras.training.pipeline import TrainBatches, distill_targets
 from lmuformer_keras.training.recipes import get_recipe
 from lmuformer_keras.training.streaming_eval import (
+    StreamingMismatchError,
     accuracy_vs_frames,
+    check_verified,
     frames_within,
     prefix_mean,
 )
@@ -104,6 +106,7 @@ def test_cli_smoke_writes_every_output(smoke):
     assert stream["num_frames"] == 49 and len(stream["accuracy"]) == 49
     assert stream["streamed_clips"] == 6 and stream["parallel_clips"] == 6
     assert stream["max_abs_diff_streaming_vs_parallel"] <= 1e-4
+    assert stream["verified"] and metrics["streaming"]["verified"]
     assert stream["accuracy"][-1] == pytest.approx(metrics["test_accuracy"])
     assert 1 <= stream["frames_within_1_point"] <= 49
     # the saved model records the dataset's labels and frontend
@@ -278,6 +281,65 @@ def test_train_batches_deterministic_per_epoch_and_batch():
     assert a[0][1].shape == (6, 3)
 
 
+def test_distill_targets_and_teacher_batches():
+    labels = np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]])
+    logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    got = distill_targets(labels, logits, weight=0.25, temperature=2.0)
+    soft0 = np.exp([1.0, 0.0, 0.0]) / np.exp([1.0, 0.0, 0.0]).sum()
+    np.testing.assert_allclose(got[0], 0.75 * labels[0] + 0.25 * soft0, rtol=1e-6)
+    np.testing.assert_allclose(got[1], 0.75 * labels[1] + 0.25 / 3, rtol=1e-6)
+    np.testing.assert_allclose(got.sum(-1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(distill_targets(labels, logits, 0.0, 1.0), labels)
+    # the teacher sees exactly the (augmented) batch the student trains on
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((12, 5, 3)).astype(np.float32)
+    y = rng.integers(0, 3, 12)
+    seen = []
+
+    def teacher(xb):
+        seen.append(xb.copy())
+        return np.tile([5.0, 0.0, 0.0], (len(xb), 1))
+
+    plain = TrainBatches(x, y, 3, 4, seed=1)
+    taught = TrainBatches(x, y, 3, 4, seed=1, teacher=teacher, distill_weight=1.0)
+    xb, yb = taught[1]
+    np.testing.assert_array_equal(seen[-1], xb)
+    np.testing.assert_array_equal(xb, plain[1][0])
+    np.testing.assert_allclose(yb, distill_targets(plain[1][1], teacher(xb), 1, 2))
+    assert (yb.argmax(-1) == 0).all() and not (plain[1][1].argmax(-1) == 0).all()
+    for kwargs, name in (
+        ({"distill_weight": 1.5}, "distill_weight"),
+        ({"distill_temperature": 0.0}, "distill_temperature"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            TrainBatches(x, y, 3, 4, seed=1, teacher=teacher, **kwargs)
+
+
+def test_cli_distills_from_a_teacher(smoke, tmp_path, capsys):
+    data_dir, out = smoke
+    student = str(tmp_path / "student")
+    teacher = os.path.join(out, "model.keras")
+    args = _kws_args(data_dir, student, "--epochs=1", f"--teacher={teacher}")
+    assert cli.main(args + ["--spiking", "--distill_weight=0.7"]) == 0
+    with open(os.path.join(student, "metrics.json")) as fh:
+        distill = json.load(fh)["config"]["distill"]
+    assert distill["weight"] == 0.7 and distill["temperature"] == 2.0
+    assert distill["teacher"] == os.path.abspath(teacher)
+    # a teacher for other data, a missing file, bad weights: clear errors
+    assert cli.main(_kws_args(data_dir, student, f"--teacher={student}.x")) == 2
+    assert "--teacher: no such file" in capsys.readouterr().err
+    other = str(tmp_path / "other.keras")
+    from lmuformer_keras.models import LMUFormer
+
+    LMUFormer.from_preset("lmuformer_digits", dim=8, order=8).save(other)
+    assert cli.main(_kws_args(data_dir, student, f"--teacher={other}")) == 2
+    err = capsys.readouterr().err
+    assert "--teacher" in err and "1 input features, the dataset has 40" in err
+    args = _kws_args(data_dir, student, f"--teacher={teacher}", "--distill_weight=2")
+    assert cli.main(args) == 2
+    assert "--distill_weight must be in [0, 1]" in capsys.readouterr().err
+
+
 def test_prefix_mean_accuracy():
     # clip 0: class 1 wins from frame 2 on; clip 1: class 0 all along
     fl = np.zeros((2, 4, 2), np.float32)
@@ -289,6 +351,25 @@ def test_prefix_mean_accuracy():
     np.testing.assert_allclose(acc, [0.5, 1.0, 1.0, 1.0])
     assert frames_within(acc, 1.0) == 2
     assert frames_within(np.array([0.9, 0.2, 0.995, 1.0]), 1.0) == 3
+    bad = {
+        "verified": False,
+        "max_abs_diff_streaming_vs_parallel": 0.01,
+        "tolerance": 1e-4,
+        "streamed_clips": 8,
+        "streamed_decisions_agree": 1.0,
+    }
+    with pytest.raises(StreamingMismatchError, match="differ .* by 0.01 > tolerance"):
+        check_verified(bad)
+    # a spiking model may flip a near-threshold spike on <= 1% of clips (float
+    # rounding of the two memory forms); a non-spiking one never differs
+    from types import SimpleNamespace
+
+    from lmuformer_keras.training.streaming_eval import _verified
+
+    plain, spiking = SimpleNamespace(spiking=False), SimpleNamespace(spiking=True)
+    assert _verified(plain, 0, 256, 1.0) and not _verified(plain, 1, 256, 1.0)
+    assert _verified(spiking, 2, 256, 1.0) and not _verified(spiking, 3, 256, 1.0)
+    assert not _verified(spiking, 1, 256, 0.98)
 
 
 def test_synthetic_kws_uses_an_existing_set_as_is(tiny_kws, tmp_path, monkeypatch):

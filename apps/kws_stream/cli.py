@@ -3,7 +3,7 @@
 Usage::
 
     lmuformer-stream --model_dir DIR (--wav F.wav | --mic) [--png OUT.png]
-        [--threshold 0.6] [--average_window_ms 500] [--suppression_ms 1000]
+        [--threshold 0.95] [--average_window_ms 700] [--suppression_ms 1000]
         [--minimum_count 10] [--chunk_ms 100] [--seconds 0] [--num_threads 1]
 
 ``DIR`` is an ``lmuformer-export`` folder (``metadata.json`` + ``model.tflite``). A WAV

@@ -48,7 +48,12 @@ int kws_rc_process(KwsRecognizer* rc, const float* posteriors, uint32_t time_ms,
   }
   {
     const int slot = (rc->head + rc->count) % KWS_RC_MAX_RESULTS;
-    memcpy(rc->values[slot], posteriors, (size_t)rc->num_classes * sizeof(float));
+    for (c = 0; c < rc->num_classes; ++c) {
+      const float p = posteriors[c];
+      /* !(p >= floor) also clips NaN, like a missing posterior */
+      rc->values[slot][c] =
+          logf(p >= KWS_RC_POSTERIOR_FLOOR ? p : KWS_RC_POSTERIOR_FLOOR);
+    }
     rc->times[slot] = time_ms;
     ++rc->count;
   }
@@ -65,9 +70,10 @@ int kws_rc_process(KwsRecognizer* rc, const float* posteriors, uint32_t time_ms,
     const float* v = rc->values[(rc->head + i) % KWS_RC_MAX_RESULTS];
     for (c = 0; c < rc->num_classes; ++c) rc->scores[c] += v[c];
   }
+  for (c = 0; c < rc->num_classes; ++c) rc->scores[c] /= (float)rc->count;
+  kws_softmax(rc->scores, rc->num_classes, rc->scores);
   top = 0;
-  for (c = 0; c < rc->num_classes; ++c) {
-    rc->scores[c] /= (float)rc->count;
+  for (c = 1; c < rc->num_classes; ++c) {
     if (rc->scores[c] > rc->scores[top]) top = c;
   }
   rc->scores_valid = 1;

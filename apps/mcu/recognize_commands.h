@@ -3,10 +3,16 @@
  *
  *   1. keep the results whose time lies in (now - average_window_ms, now];
  *   2. fewer than minimum_count of them: no decision;
- *   3. average them per class; the top class is the argmax (first on ties);
- *   4. report it when it is not ignored (silence / unknown), its average is
+ *   3. average their log-posteriors per class (posteriors clipped below at
+ *      KWS_RC_POSTERIOR_FLOOR) and take the softmax of the mean: the scores, the
+ *      softmax of the mean logits (the model's clip decision rule); the top class
+ *      is the argmax of the scores (first on ties);
+ *   4. report it when it is not ignored (silence / unknown), its score is
  *      >= detection_threshold, and it was not reported during the last
  *      suppression_ms (per class).
+ *
+ * The settings main_loop.cc uses are smoothing.py's defaults, written by
+ * gen_params.py (KWS_AVERAGE_WINDOW_MS etc.).
  *
  * Times are uint32 milliseconds compared by wrap-safe differences. The window holds
  * at most KWS_RC_MAX_RESULTS results (the oldest is dropped beyond that): at a 20 ms
@@ -25,6 +31,10 @@
 #define KWS_RC_MAX_RESULTS 64
 #endif
 
+/* Posteriors are clipped below at this value before their log is averaged
+ * (smoothing.POSTERIOR_FLOOR; a normal float). */
+#define KWS_RC_POSTERIOR_FLOOR 1e-30f
+
 #define KWS_RC_OK 0
 #define KWS_RC_DETECTION 1
 #define KWS_RC_ERROR_ARGUMENT (-1)
@@ -37,7 +47,7 @@ extern "C" {
 typedef struct {
   int index;        /* class index */
   uint32_t time_ms; /* time of the frame that triggered it */
-  float score;      /* averaged posterior */
+  float score;      /* its score (averaged posterior) */
 } KwsDetection;
 
 typedef struct {
@@ -47,7 +57,7 @@ typedef struct {
   float detection_threshold;
   uint32_t suppression_ms;
   int minimum_count;
-  /* ring buffer of results, oldest at head */
+  /* ring buffer of log-posteriors, oldest at head */
   float values[KWS_RC_MAX_RESULTS][KWS_RC_MAX_CLASSES];
   uint32_t times[KWS_RC_MAX_RESULTS];
   int head, count;
@@ -55,7 +65,7 @@ typedef struct {
   uint8_t has_detection[KWS_RC_MAX_CLASSES];
   uint32_t last_time_ms;
   int has_last_time;
-  float scores[KWS_RC_MAX_CLASSES]; /* averages of the last call */
+  float scores[KWS_RC_MAX_CLASSES]; /* scores of the last call (sum to 1) */
   int scores_valid;                 /* 0 before minimum_count results */
 } KwsRecognizer;
 

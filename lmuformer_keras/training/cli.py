@@ -6,7 +6,8 @@ Usage::
         --out=runs/kws [--preset=lmuformer_tiny_kws] [--spiking] \\
         [--override dim=64 --override order=128] [--recipe=default|paper_scv2] \\
         [--epochs=N] [--batch_size=N] [--learning_rate=X] [--seed=0] \\
-        [--distribute=none|data_parallel] [--resume]
+        [--distribute=none|data_parallel] [--resume] \\
+        [--teacher=trained/model.keras --distill_weight=0.5 --distill_temperature=2]
 
 Datasets: ``synthetic_kws`` (``--data_dir``: a set made by
 ``generate_synthetic_kws``, used as it is, or where the default set is generated;
@@ -22,6 +23,10 @@ frontend), ``history.csv``, ``curves.png``, ``metrics.json``,
 ``streaming_accuracy.json`` / ``.png`` (accuracy versus frames seen, measured with the
 streaming model), ``calibration.npz`` and ``test.npz`` (inputs for
 ``lmuformer-export``), and ``resume/`` (what ``--resume`` continues from).
+
+``--teacher`` distills a trained model into the one being trained (e.g. the spiking
+twin from the plain model): the targets become ``(1 - w) * labels + w *
+softmax(teacher(x) / T)`` on each augmented batch.
 
 Flags live in a private ``absl.flags.FlagValues`` so this module imports beside other
 absl CLIs (``lmuformer-export``) without duplicate-flag errors.
@@ -100,6 +105,25 @@ flags.DEFINE_bool(
     "augment",
     None,
     "Feature augmentation in training (default: the recipe's; on for audio).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string(
+    "teacher",
+    None,
+    "A trained model.keras (same labels and features) to distill from: its "
+    "posteriors on each augmented batch are mixed into the targets.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "distill_weight",
+    0.5,
+    "Weight of the teacher's posteriors in the targets, in [0, 1] (with --teacher).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "distill_temperature",
+    2.0,
+    "Softmax temperature of the teacher's logits, > 0 (with --teacher).",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer("seed", 0, "Seed (init, order, augmentation).", flag_values=FLAGS)
@@ -210,6 +234,19 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
             raise UsageError(f"--{name} must be >= 1, got --{name}={value}")
     if lr <= 0:
         raise UsageError(f"--learning_rate must be > 0, got --learning_rate={lr}")
+    if not 0.0 <= f["distill_weight"] <= 1.0:
+        raise UsageError(
+            f"--distill_weight must be in [0, 1], got --distill_weight="
+            f"{f['distill_weight']}"
+        )
+    if not f["distill_temperature"] > 0.0:
+        raise UsageError(
+            "--distill_temperature must be > 0, got --distill_temperature="
+            f"{f['distill_temperature']}"
+        )
+    teacher_path = f["teacher"]
+    if teacher_path is not None and not os.path.isfile(teacher_path):
+        raise UsageError(f"--teacher: no such file {teacher_path!r}")
     out = f["out"] or os.path.join("runs", f"{dataset}-{preset}")
     os.makedirs(out, exist_ok=True)
     backend = keras.backend.backend()
@@ -228,6 +265,13 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
             raise UsageError(f"--override / --spiking: {error}") from error
         audio = dataset in dsets.AUDIO_DATASETS
         augment = recipe.augments(audio, f["augment"])
+        teacher = None
+        if teacher_path is not None:
+            teacher = keras.saving.load_model(teacher_path)
+            try:
+                trainer.check_teacher(teacher, ds, teacher_path)
+            except ValueError as error:
+                raise UsageError(str(error)) from error
         config = {
             "preset": preset,
             "overrides": overrides,
@@ -242,6 +286,12 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
             "distribute": f["distribute"],
             "epochs": epochs,
         }
+        if teacher_path is not None:
+            config["distill"] = {
+                "teacher": os.path.abspath(teacher_path),
+                "weight": f["distill_weight"],
+                "temperature": f["distill_temperature"],
+            }
         print(
             f"{PROG}: backend {backend}, preset {preset} {overrides or ''}, "
             f"{trainer.trainable_params(model):,} trainable parameters, {ds}, "
@@ -263,6 +313,9 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
             resume=f["resume"],
             config=config,
             verbose=f["verbose"],
+            teacher=teacher,
+            distill_weight=f["distill_weight"],
+            distill_temperature=f["distill_temperature"],
         )
     finally:
         if dist["mode"] != "none":
@@ -316,6 +369,8 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
                 "accuracy_at_paper_fraction",
                 "streamed_clips",
                 "max_abs_diff_streaming_vs_parallel",
+                "clips_over_tolerance",
+                "verified",
             )
         },
         "per_class_accuracy": test["per_class_accuracy"],
@@ -338,6 +393,7 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
             "batch_size": batch_size,
             "learning_rate": lr,
             "augmenter": result["augmenter"],
+            "distill": config.get("distill"),
             "dataset": dsets.dataset_summary(ds),
         },
         "files": {
@@ -366,6 +422,7 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
         f"{os.path.abspath(out)}",
         flush=True,
     )
+    streaming_eval.check_verified(stream)
     return metrics
 
 

@@ -8,10 +8,27 @@ the uninterrupted run would have seen, whatever order Keras asks for them in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import numpy as np
 
 from lmuformer_keras.data import FeatureAugmenter, one_hot
+
+
+def distill_targets(
+    labels: np.ndarray, teacher_logits: np.ndarray, weight: float, temperature: float
+) -> np.ndarray:
+    """Mixes (soft) labels with a teacher's tempered posteriors.
+
+    ``y = (1 - weight) * labels + weight * softmax(teacher_logits / temperature)``:
+    knowledge distillation as a target mixture, so the recipe's loss is unchanged.
+    """
+    z = np.asarray(teacher_logits, dtype=np.float64) / temperature
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    soft = z / z.sum(axis=-1, keepdims=True)
+    mixed = (1.0 - weight) * np.asarray(labels, np.float64) + weight * soft
+    return mixed.astype(np.float32)
 
 
 def frequency_shift(
@@ -76,6 +93,11 @@ class TrainBatches(keras.utils.PyDataset):
             augmenter (0: none; only with an augmenter).
         equalizer: :func:`random_equalizer` scale, applied last (0: none; only
             with an augmenter).
+        teacher: ``(B, T, F) -> (B, classes)`` clip logits of a trained teacher on
+            the (augmented) batch; its posteriors are mixed into the labels with
+            :func:`distill_targets` (``None``: no distillation).
+        distill_weight: weight of the teacher's posteriors in ``[0, 1]``.
+        distill_temperature: softmax temperature of the teacher (> 0).
     """
 
     def __init__(
@@ -89,8 +111,20 @@ class TrainBatches(keras.utils.PyDataset):
         epoch: int = 0,
         freq_shift: int = 0,
         equalizer: float = 0.0,
+        teacher: Callable[[np.ndarray], np.ndarray] | None = None,
+        distill_weight: float = 0.5,
+        distill_temperature: float = 2.0,
     ) -> None:
         super().__init__()
+        if not 0.0 <= distill_weight <= 1.0:
+            raise ValueError(
+                f"TrainBatches: distill_weight must be in [0, 1], got {distill_weight}"
+            )
+        if not distill_temperature > 0.0:
+            raise ValueError(
+                "TrainBatches: distill_temperature must be > 0, got "
+                f"{distill_temperature}"
+            )
         if len(x) != len(y) or len(x) == 0:
             raise ValueError(
                 f"TrainBatches: need as many labels as clips (> 0), got x {x.shape} "
@@ -104,6 +138,9 @@ class TrainBatches(keras.utils.PyDataset):
         self.augmenter = augmenter
         self.freq_shift = int(freq_shift)
         self.equalizer = float(equalizer)
+        self.teacher = teacher
+        self.distill_weight = float(distill_weight)
+        self.distill_temperature = float(distill_temperature)
         self.set_epoch(epoch)
 
     def set_epoch(self, epoch: int) -> None:
@@ -117,6 +154,14 @@ class TrainBatches(keras.utils.PyDataset):
         return len(self.x) // self.batch_size
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self._batch(index)
+        if self.teacher is not None:
+            y = distill_targets(
+                y, self.teacher(x), self.distill_weight, self.distill_temperature
+            )
+        return x, y
+
+    def _batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         idx = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         x, y = self.x[idx], self.y[idx]
         if self.augmenter is None:

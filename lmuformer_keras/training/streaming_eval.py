@@ -55,6 +55,32 @@ def frames_within(accuracy: np.ndarray, points: float = 1.0) -> int:
     return t
 
 
+SPIKE_FLIP_CLIP_FRACTION = 0.01
+
+
+def _verified(model, over: int, streamed: int, decisions_agree: float) -> bool:
+    if over == 0:
+        return True
+    if not getattr(model, "spiking", False):
+        return False
+    allowed = SPIKE_FLIP_CLIP_FRACTION * streamed
+    return over <= allowed and decisions_agree >= 1.0 - SPIKE_FLIP_CLIP_FRACTION
+
+
+def check_verified(result: dict[str, Any]) -> None:
+    """Raises :class:`StreamingMismatchError` unless ``result["verified"]``."""
+    if not result["verified"]:
+        raise StreamingMismatchError(
+            f"streaming evaluation: StreamingModel prefix-mean logits differ from the "
+            f"parallel model's by {result['max_abs_diff_streaming_vs_parallel']:.3g} > "
+            f"tolerance {result['tolerance']:g} on "
+            f"{result.get('clips_over_tolerance', '?')} of {result['streamed_clips']} "
+            "clips "
+            f"(decisions agree on {result['streamed_decisions_agree']:.2%}); every "
+            "output file was written"
+        )
+
+
 def streaming_evaluation(
     model,
     x: np.ndarray,
@@ -77,9 +103,17 @@ def streaming_evaluation(
         batch_size: clips streamed together.
         frame_hop_ms: for the report (e.g. 20 ms for ``micro40``).
 
-    Raises:
-        StreamingMismatchError: the streamed prefix means differ by more than
-            ``tolerance`` from the parallel ones.
+    Returns:
+        The report (``streaming_accuracy.json``); ``verified`` is false when the
+        streamed prefix means differ by more than ``tolerance`` from the parallel
+        ones (then :func:`check_verified` raises, after the caller wrote its files).
+        Spiking models: the streamed LMU memory (a recurrence) and the parallel one
+        (a Toeplitz product) are equal in real arithmetic but round differently
+        (~1e-6), and a membrane potential that lands within that of its threshold
+        fires in one form and not in the other, after which the clip's frames
+        differ. So for a spiking model ``verified`` allows such clips, counted in
+        ``clips_over_tolerance``, up to ``SPIKE_FLIP_CLIP_FRACTION`` of the streamed
+        clips, with decisions still agreeing on all but that fraction.
     """
     from lmuformer_keras.streaming import StreamingModel
 
@@ -88,6 +122,7 @@ def streaming_evaluation(
     n_stream = int(min(max(streamed_clips, 0), n))
     frame_logits = np.array(parallel_frame_logits, dtype=np.float32, copy=True)
     max_diff = 0.0
+    over = 0
     decisions_agree = 1.0
     start = time.time()
     if n_stream:
@@ -100,14 +135,10 @@ def streaming_evaluation(
         )
         ref = prefix_mean(parallel_frame_logits[:n_stream])
         got = prefix_mean(streamed)
-        max_diff = float(np.abs(got - ref).max())
+        per_clip = np.abs(got - ref).reshape(n_stream, -1).max(axis=1)
+        max_diff = float(per_clip.max())
+        over = int((per_clip > tolerance).sum())
         decisions_agree = float((got.argmax(-1) == ref.argmax(-1)).mean())
-        if not max_diff <= tolerance:
-            raise StreamingMismatchError(
-                f"streaming evaluation: StreamingModel prefix-mean logits differ from "
-                f"the parallel model's by {max_diff:.3g} > tolerance {tolerance:g} on "
-                f"{n_stream} clips (decisions agree on {decisions_agree:.2%})"
-            )
         frame_logits[:n_stream] = streamed
     stream_seconds = time.time() - start
     acc = accuracy_vs_frames(frame_logits, y)
@@ -122,7 +153,8 @@ def streaming_evaluation(
         "method": (
             f"frame logits of the first {n_stream} test clips from StreamingModel "
             "(frame by frame, explicit states), verified against the parallel "
-            f"model's prefix means (max |diff| {max_diff:.3g} <= {tolerance:g}); the "
+            f"model's prefix means (max |diff| {max_diff:.3g}, tolerance "
+            f"{tolerance:g}); the "
             f"other {n - n_stream} clips use the parallel model's frame logits "
             "(same numbers, computed in one pass)"
         ),
@@ -131,6 +163,9 @@ def streaming_evaluation(
         "parallel_clips": int(n - n_stream),
         "max_abs_diff_streaming_vs_parallel": max_diff,
         "tolerance": tolerance,
+        "clips_over_tolerance": over,
+        "spiking": bool(getattr(model, "spiking", False)),
+        "verified": _verified(model, over, n_stream, decisions_agree),
         "streamed_decisions_agree": decisions_agree,
         "streaming_seconds": round(stream_seconds, 2),
         "num_frames": int(num_frames),

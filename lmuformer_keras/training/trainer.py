@@ -201,6 +201,40 @@ class Recorder(keras.callbacks.Callback):
         )
 
 
+def teacher_logits(teacher: keras.Model):
+    """``x -> teacher clip logits`` as NumPy (inference mode)."""
+
+    def logits(x: np.ndarray) -> np.ndarray:
+        return np.asarray(keras.ops.convert_to_numpy(teacher(x, training=False)))
+
+    return logits
+
+
+def check_teacher(teacher: keras.Model, ds: Dataset, path: str) -> None:
+    """Refuses a teacher whose labels, classes or features differ from the data's.
+
+    Raises:
+        ValueError: names the file and the mismatch.
+    """
+    features = getattr(teacher, "num_features", None)
+    if features is not None and int(features) != int(ds.input_shape[1]):
+        raise ValueError(
+            f"--teacher {path!r}: {features} input features, the dataset has "
+            f"{ds.input_shape[1]}"
+        )
+    classes = getattr(teacher, "num_classes", None)
+    if classes is not None and int(classes) != ds.num_classes:
+        raise ValueError(
+            f"--teacher {path!r}: {classes} classes, the dataset has {ds.num_classes}"
+        )
+    labels = list(getattr(teacher, "labels", None) or [])
+    if labels and labels != list(ds.labels):
+        raise ValueError(
+            f"--teacher {path!r}: labels {labels} differ from the dataset's "
+            f"{list(ds.labels)}"
+        )
+
+
 def train(
     model: LMUFormer,
     ds: Dataset,
@@ -215,6 +249,9 @@ def train(
     resume: bool = False,
     config: dict[str, Any] | None = None,
     verbose: int | str = 1,
+    teacher: keras.Model | None = None,
+    distill_weight: float = 0.5,
+    distill_temperature: float = 2.0,
 ) -> dict[str, Any]:
     """Trains ``model`` (compiled here) and keeps the best epoch in ``out/model.keras``.
 
@@ -230,6 +267,11 @@ def train(
         config: what identifies the run (preset, overrides, dataset, ...); stored in
             the resume state.
         verbose: ``fit`` verbosity (1: progress bar).
+        teacher: a trained model with the same labels and input shape; its
+            posteriors on each (augmented) batch are mixed into the targets
+            (knowledge distillation, see
+            :func:`lmuformer_keras.training.pipeline.distill_targets`).
+        distill_weight, distill_temperature: the mixture weight and temperature.
 
     Returns:
         ``{"history", "best_val_accuracy", "best_epoch", "epochs_completed",
@@ -285,6 +327,9 @@ def train(
         epoch=initial_epoch,
         freq_shift=recipe.freq_shift,
         equalizer=recipe.equalizer,
+        teacher=None if teacher is None else teacher_logits(teacher),
+        distill_weight=distill_weight,
+        distill_temperature=distill_temperature,
     )
     recorder = Recorder(out, config, state)
     start = time.time()

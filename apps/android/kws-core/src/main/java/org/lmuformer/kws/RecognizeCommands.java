@@ -11,8 +11,11 @@ import java.util.Locale;
  * <ol>
  *   <li>keep the results whose time lies in (now - averageWindowMs, now];
  *   <li>fewer than minimumCount of them: no decision;
- *   <li>average them per label; the top label is the argmax (the first on ties);
- *   <li>report it when it is not ignored (silence / unknown), its average is &gt;=
+ *   <li>average their log-posteriors per label (posteriors clipped below at {@link
+ *       #POSTERIOR_FLOOR}) and take the softmax of the mean: the scores, i.e. the softmax
+ *       of the mean logits (the model's clip decision rule); the top label is the argmax
+ *       of the scores (the first on ties);
+ *   <li>report it when it is not ignored (silence / unknown), its score is &gt;=
  *       detectionThreshold, and it was not reported during the last suppressionMs.
  * </ol>
  *
@@ -20,10 +23,12 @@ import java.util.Locale;
  * checks it): see smoothing.py for their justification at a 20 ms hop.
  */
 public final class RecognizeCommands {
-  public static final double DEFAULT_AVERAGE_WINDOW_MS = 500.0;
-  public static final double DEFAULT_DETECTION_THRESHOLD = 0.6;
+  public static final double DEFAULT_AVERAGE_WINDOW_MS = 700.0;
+  public static final double DEFAULT_DETECTION_THRESHOLD = 0.95;
   public static final double DEFAULT_SUPPRESSION_MS = 1000.0;
   public static final int DEFAULT_MINIMUM_COUNT = 10;
+  /** Posteriors are clipped below at this value before their log is averaged. */
+  public static final double POSTERIOR_FLOOR = 1e-30;
 
   private final List<String> labels;
   private final boolean[] ignored;
@@ -102,7 +107,7 @@ public final class RecognizeCommands {
     scores = null;
   }
 
-  /** The averaged posteriors of the last call (null before minimumCount results). */
+  /** The scores (summing to 1) of the last call (null before minimumCount results). */
   public double[] scores() {
     return scores == null ? null : scores.clone();
   }
@@ -119,7 +124,12 @@ public final class RecognizeCommands {
     }
     lastTime = timeMs;
     hasLastTime = true;
-    values.addLast(posteriors.clone());
+    double[] logs = new double[posteriors.length];
+    for (int c = 0; c < logs.length; ++c) {
+      double p = posteriors[c];
+      logs[c] = Math.log(p >= POSTERIOR_FLOOR ? p : POSTERIOR_FLOOR); // NaN: the floor
+    }
+    values.addLast(logs);
     times.addLast(timeMs);
     while (timeMs - times.peekFirst() >= averageWindowMs) {
       times.pollFirst();
@@ -133,9 +143,19 @@ public final class RecognizeCommands {
     for (double[] v : values) {
       for (int c = 0; c < acc.length; ++c) acc[c] += v[c];
     }
-    int top = 0;
+    double max = Double.NEGATIVE_INFINITY;
     for (int c = 0; c < acc.length; ++c) {
       acc[c] /= values.size();
+      max = Math.max(max, acc[c]);
+    }
+    double sum = 0;
+    for (int c = 0; c < acc.length; ++c) {
+      acc[c] = Math.exp(acc[c] - max);
+      sum += acc[c];
+    }
+    int top = 0;
+    for (int c = 0; c < acc.length; ++c) {
+      acc[c] /= sum;
       if (acc[c] > acc[top]) top = c;
     }
     scores = acc;

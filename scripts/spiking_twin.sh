@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The spiking twin of the main job's keyword spotter, after scripts/main_job.sh:
+#   1. train spiking_lmuformer_tiny_kws on the same synthetic keywords, distilled from
+#      the main job's (non-spiking) model: targets = 0.5 one-hot + 0.5 teacher
+#      posteriors at temperature 2 on each augmented batch;
+#   2. evaluate it (streaming too) on the held-out voices;
+#   3. export it to int8 TFLite Micro and print the report.
+#
+# Usage: scripts/spiking_twin.sh [OUT_DIR]   (default: runs/main_job, the main job's)
+# Environment: KERAS_BACKEND (default jax), EPOCHS (default 150), LEARNING_RATE
+# (default 0.004), SEED (default 0), CLIPS_PER_WORD (default 3, as the main job).
+set -euo pipefail
+
+OUT_DIR="${1:-runs/main_job}"
+CLIPS_PER_WORD="${CLIPS_PER_WORD:-3}"
+if [ "${CLIPS_PER_WORD}" = 1 ]; then SUFFIX=""; else SUFFIX="_x${CLIPS_PER_WORD}"; fi
+DATA_DIR="${DATA_DIR:-${OUT_DIR}/synthetic_kws${SUFFIX}}"
+TEACHER="${OUT_DIR}/tiny_kws${SUFFIX}/model.keras"
+RUN_DIR="${OUT_DIR}/spiking_tiny_kws${SUFFIX}"
+EXPORT_DIR="${OUT_DIR}/export_spiking${SUFFIX}"
+export KERAS_BACKEND="${KERAS_BACKEND:-jax}"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+START=$(date +%s)
+if [ ! -f "${TEACHER}" ]; then
+  echo "spiking_twin.sh: no teacher model ${TEACHER}; run scripts/main_job.sh ${OUT_DIR} first" >&2
+  exit 1
+fi
+
+echo "== 1/2 train spiking_lmuformer_tiny_kws (distilled from ${TEACHER}), evaluate"
+lmuformer-train \
+  --dataset=synthetic_kws --data_dir="${DATA_DIR}" --classes=12 \
+  --preset=spiking_lmuformer_tiny_kws --teacher="${TEACHER}" \
+  --epochs="${EPOCHS:-150}" --learning_rate="${LEARNING_RATE:-0.004}" \
+  --seed="${SEED:-0}" --out="${RUN_DIR}" --verbose=2
+
+echo "== 2/2 export the spiking step graph to int8 TFLite Micro"
+lmuformer-export --model "${RUN_DIR}/model.keras" \
+  --calibration "${RUN_DIR}/calibration.npz" --test "${RUN_DIR}/test.npz" \
+  --out "${EXPORT_DIR}"
+echo "spiking twin finished in $(( $(date +%s) - START )) s; results in ${RUN_DIR}, ${EXPORT_DIR}"
