@@ -15,13 +15,9 @@
 set -euo pipefail
 
 OUT_DIR="${1:-runs/main_job}"
-CLIPS_PER_WORD="${CLIPS_PER_WORD:-3}"
-if [ "${CLIPS_PER_WORD}" = 1 ]; then SUFFIX=""; else SUFFIX="_x${CLIPS_PER_WORD}"; fi
-DATA_DIR="${DATA_DIR:-${OUT_DIR}/synthetic_kws${SUFFIX}}"
-RUN_DIR="${OUT_DIR}/tiny_kws${SUFFIX}"
+source "$(dirname "${BASH_SOURCE[0]}")/kws_layout.sh"
+RUN_DIR="${MAIN_RUN_DIR}"
 EXPORT_DIR="${OUT_DIR}/export${SUFFIX}"
-export KERAS_BACKEND="${KERAS_BACKEND:-jax}"
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 EPOCHS="${EPOCHS:-100}"
 BATCH_SIZE="${BATCH_SIZE:-32}"
 SEED="${SEED:-0}"

@@ -12,14 +12,10 @@
 set -euo pipefail
 
 OUT_DIR="${1:-runs/main_job}"
-CLIPS_PER_WORD="${CLIPS_PER_WORD:-3}"
-if [ "${CLIPS_PER_WORD}" = 1 ]; then SUFFIX=""; else SUFFIX="_x${CLIPS_PER_WORD}"; fi
-DATA_DIR="${DATA_DIR:-${OUT_DIR}/synthetic_kws${SUFFIX}}"
-TEACHER="${OUT_DIR}/tiny_kws${SUFFIX}/model.keras"
+source "$(dirname "${BASH_SOURCE[0]}")/kws_layout.sh"
+TEACHER="${MAIN_RUN_DIR}/model.keras"
 RUN_DIR="${OUT_DIR}/spiking_tiny_kws${SUFFIX}"
 EXPORT_DIR="${OUT_DIR}/export_spiking${SUFFIX}"
-export KERAS_BACKEND="${KERAS_BACKEND:-jax}"
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 START=$(date +%s)
 if [ ! -f "${TEACHER}" ]; then
   echo "spiking_twin.sh: no teacher model ${TEACHER}; run scripts/main_job.sh ${OUT_DIR} first" >&2

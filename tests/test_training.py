@@ -355,6 +355,7 @@ def test_prefix_mean_accuracy():
         "verified": False,
         "max_abs_diff_streaming_vs_parallel": 0.01,
         "tolerance": 1e-4,
+        "clips_over_tolerance": 8,
         "streamed_clips": 8,
         "streamed_decisions_agree": 1.0,
     }

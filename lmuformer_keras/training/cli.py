@@ -212,6 +212,7 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
         streaming_eval,
         trainer,
     )
+    from lmuformer_keras.training.pipeline import check_distillation
     from lmuformer_keras.training.recipes import get_recipe
 
     f = dict(flag_values or _flag_values())
@@ -234,16 +235,10 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
             raise UsageError(f"--{name} must be >= 1, got --{name}={value}")
     if lr <= 0:
         raise UsageError(f"--learning_rate must be > 0, got --learning_rate={lr}")
-    if not 0.0 <= f["distill_weight"] <= 1.0:
-        raise UsageError(
-            f"--distill_weight must be in [0, 1], got --distill_weight="
-            f"{f['distill_weight']}"
-        )
-    if not f["distill_temperature"] > 0.0:
-        raise UsageError(
-            "--distill_temperature must be > 0, got --distill_temperature="
-            f"{f['distill_temperature']}"
-        )
+    try:
+        check_distillation(f["distill_weight"], f["distill_temperature"], "--")
+    except ValueError as error:
+        raise UsageError(str(error)) from error
     teacher_path = f["teacher"]
     if teacher_path is not None and not os.path.isfile(teacher_path):
         raise UsageError(f"--teacher: no such file {teacher_path!r}")

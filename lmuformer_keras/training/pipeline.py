@@ -16,6 +16,25 @@ import numpy as np
 from lmuformer_keras.data import FeatureAugmenter, one_hot
 
 
+def check_distillation(weight: float, temperature: float, prefix: str = "") -> None:
+    """Validates a distillation weight and temperature.
+
+    Raises:
+        ValueError: names the argument (``prefix`` + name, e.g. ``--distill_weight``)
+            and its value.
+    """
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(
+            f"{prefix}distill_weight must be in [0, 1], got {prefix}distill_weight="
+            f"{weight}"
+        )
+    if not temperature > 0.0:
+        raise ValueError(
+            f"{prefix}distill_temperature must be > 0, got "
+            f"{prefix}distill_temperature={temperature}"
+        )
+
+
 def distill_targets(
     labels: np.ndarray, teacher_logits: np.ndarray, weight: float, temperature: float
 ) -> np.ndarray:
@@ -116,15 +135,7 @@ class TrainBatches(keras.utils.PyDataset):
         distill_temperature: float = 2.0,
     ) -> None:
         super().__init__()
-        if not 0.0 <= distill_weight <= 1.0:
-            raise ValueError(
-                f"TrainBatches: distill_weight must be in [0, 1], got {distill_weight}"
-            )
-        if not distill_temperature > 0.0:
-            raise ValueError(
-                "TrainBatches: distill_temperature must be > 0, got "
-                f"{distill_temperature}"
-            )
+        check_distillation(distill_weight, distill_temperature)
         if len(x) != len(y) or len(x) == 0:
             raise ValueError(
                 f"TrainBatches: need as many labels as clips (> 0), got x {x.shape} "

@@ -74,7 +74,7 @@ def check_verified(result: dict[str, Any]) -> None:
             f"streaming evaluation: StreamingModel prefix-mean logits differ from the "
             f"parallel model's by {result['max_abs_diff_streaming_vs_parallel']:.3g} > "
             f"tolerance {result['tolerance']:g} on "
-            f"{result.get('clips_over_tolerance', '?')} of {result['streamed_clips']} "
+            f"{result['clips_over_tolerance']} of {result['streamed_clips']} "
             "clips "
             f"(decisions agree on {result['streamed_decisions_agree']:.2%}); every "
             "output file was written"
