@@ -22,9 +22,10 @@ same way (Adam, BCE, batch 32, float32, 2 threads). Ratios are ``baseline / ours
 kind of 2-core CPU at ~200 ms per training step and ~80 ms per inference for
 LMUFormer, ~800 ms and ~190 ms for the spiking LMUFormer.
 
-``--dtype_policy mixed_bfloat16`` times the Keras model with bfloat16 compute and
-float32 variables (``keras.mixed_precision``; the CPU here has AVX512-BF16); the
-baseline always runs in float32, as the reference.
+``--dtype_policy mixed_bfloat16`` (or ``float32,mixed_bfloat16`` for both, side by
+side) times the Keras model with bfloat16 compute and float32 variables
+(``keras.mixed_precision``; the CPU here has AVX512-BF16); the baseline always runs
+in float32, as the reference.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PRESETS = ("lmuformer_scv2", "spiking_lmuformer_scv2")
+POLICIES = ("float32", "mixed_bfloat16")
 QUOTED_REFERENCE_MS = {
     "lmuformer_scv2": (200.0, 80.0),
     "spiking_lmuformer_scv2": (800.0, 190.0),
@@ -168,12 +170,17 @@ def child(args: argparse.Namespace) -> None:
         )
 
 
-def run_child(backend: str, args: argparse.Namespace, baseline: bool = False):
+def run_child(
+    backend: str,
+    args: argparse.Namespace,
+    baseline: bool = False,
+    policy: str = "float32",
+):
     import timing  # beside this script
 
     cmd = [sys.executable, __file__, "--baseline_child" if baseline else "--child"]
     cmd += ["--presets", args.presets, "--repeats", str(args.repeats)]
-    cmd += ["--dtype_policy", args.dtype_policy]
+    cmd += ["--dtype_policy", policy]
     results, stderr = timing.run_child(cmd, backend)
     if not results:
         print(f"| {backend} | failed: {stderr.strip()[-300:]} |", flush=True)
@@ -192,8 +199,8 @@ def main() -> None:
     parser.add_argument(
         "--dtype_policy",
         default="float32",
-        choices=("float32", "mixed_bfloat16"),
-        help="Keras dtype policy of the timed Keras models (baseline: float32).",
+        help="Keras dtype policies of the timed Keras models, comma-separated, from "
+        f"{POLICIES} (baseline: always float32).",
     )
     parser.add_argument(
         "--no_baseline",
@@ -201,6 +208,12 @@ def main() -> None:
         help="Skip the reference-shaped PyTorch baseline.",
     )
     args = parser.parse_args()
+    policies = args.dtype_policy.split(",")
+    for policy in policies:
+        if policy not in POLICIES:
+            parser.error(
+                f"--dtype_policy: unknown policy {policy!r}; known: {POLICIES}"
+            )
     if args.child:
         child(args)
         return
@@ -222,8 +235,9 @@ def main() -> None:
             f"| 1.0x | {r['infer_ms']:.0f} ms | 1.0x | - | - |",
             flush=True,
         )
-    for backend in args.backends.split(","):
-        for r in run_child(backend, args):
+    runs = [(b, p) for b in args.backends.split(",") for p in policies]
+    for backend, policy in runs:
+        for r in run_child(backend, args, policy=policy):
             b = base.get(r["preset"])
             q_train, q_infer = QUOTED_REFERENCE_MS[r["preset"]]
             bt = f"{b['train_ms'] / r['train_ms']:.2f}x" if b else "-"

@@ -80,6 +80,13 @@ flags.DEFINE_enum(
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
+    "divergence_clips",
+    8,
+    "Integer models: verification clips rerun with every op output exposed, to "
+    "report per op where TFLite Micro and LiteRT differ (0: skip).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
     "max_calibration_samples",
     1000,
     "Representative (frame, states) tuples.",
@@ -262,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             max_clips=FLAGS.max_clips,
             max_tflm_clips=FLAGS.max_tflm_clips,
             litert_resolver=FLAGS.litert_resolver,
+            divergence_clips=FLAGS.divergence_clips,
             max_calibration_samples=FLAGS.max_calibration_samples,
             verify=FLAGS.verify,
             optimize_graph=FLAGS.optimize_graph,

@@ -45,11 +45,13 @@ from .flatbuffer import INTEGER_TYPES, TFLiteGraph, layer_name_from_tensor
 from .lif_fold import fold_lif_neurons
 from .macs import count_macs
 from .model_io import map_io, refresh_io
+from .op_divergence import op_divergence
+from .op_divergence import summarize as summarize_divergence
 from .simplify import simplify_shape_ops
 from .state_tying import check_states_tied, tie_states
 from .tf_convert import QUANTIZATIONS
 from .tflm_ops import check_tflm_ops, short_tensor_name
-from .verify import verify_model
+from .verify import initial_quantized_states, verify_model
 
 AGREEMENT_GOAL = 0.99
 ACCURACY_DROP_GOAL = 0.5  # points
@@ -188,6 +190,7 @@ def export_streaming_model(
     max_tflm_clips: int | None = None,
     arena_margin: float = 0.25,
     litert_resolver: str = "reference",
+    divergence_clips: int = 8,
     strip_names: bool = True,
     optimize_graph: bool = True,
     verify: bool = True,
@@ -223,6 +226,9 @@ def export_streaming_model(
             ``"reference"`` (``BUILTIN_REF``, default) or ``"default"`` (optimized
             kernels + XNNPACK); the per-step difference against the other is
             reported too.
+        divergence_clips: integer models: verification clips rerun with every op
+            output exposed, to report per op where TFLM and LiteRT part
+            (:mod:`lmuformer_export.op_divergence`; 0: skip).
         strip_names: drop the names of internal tensors in ``model.tflite``
             (smaller flash; inputs and outputs keep theirs).
         optimize_graph: fold LIF neurons (int8), remove shape ops that move no
@@ -379,6 +385,22 @@ def export_streaming_model(
             max_tflm_clips=max_tflm_clips,
             litert_resolver=litert_resolver,
         )
+        micro = report["verification"].get("tflm")
+        if micro and quantization != "float32" and divergence_clips:
+            clips = x_ver[: min(divergence_clips, micro["clips"])]
+            divergence = op_divergence(
+                model_bytes,
+                io,
+                clips,
+                initial_quantized_states(io, initial),
+                arena_bytes,
+                litert_resolver,
+            )
+            micro["divergence_by_op"] = {
+                "clips": int(clips.shape[0]),
+                **summarize_divergence(divergence),
+                "by_op": divergence,
+            }
         timings["verification_s"] = time.perf_counter() - start
         report["goals"] = _goals(report["verification"], quantization)
         report["notes"] = _notes(report["verification"])
@@ -506,6 +528,14 @@ def format_report(report: dict, out_dir: str = "") -> str:
                 f"{free['logits']:g}/{free['states']:g}; per-step frames within "
                 f"{micro['lsb_goal']:g}: {micro['per_step_frames_within_goal']:.1%}"
             )
+            div = micro.get("divergence_by_op")
+            if div:
+                lines.append(
+                    f"  per op ({div['clips']} clips, same inputs): the kernels differ "
+                    f"at {len(div['ops_whose_kernels_differ'])} of {div['ops']} op "
+                    f"outputs (by <= {div['largest_own_lsb']} LSB); largest op-output "
+                    f"difference {div['largest_max_lsb']} LSB"
+                )
         for note in report.get("notes", [])[1:]:
             lines.append(f"  {note}")
         failed = [k for k, ok in report.get("goals", {}).items() if not ok]

@@ -44,6 +44,46 @@ def time_scan(step, x, v0):
     return ops.moveaxis(s, 0, 1), v_last
 
 
+def lif_scan_without_autograd(x, v0, decay: float, v_threshold: float, v_reset: float):
+    """The LIF recurrence on torch with autograd off, in plain torch ops; else ``None``.
+
+    Keras-op dispatch costs more than the arithmetic of one LIF step on torch (the
+    Python loop of :func:`time_scan` turns each scalar into a tensor at every step),
+    so inference (``predict``, ``torch.no_grad``) runs this loop instead: per step
+
+        H_t = V_{t-1} + (X_t - V_{t-1} + v_reset) * decay
+        S_t = (H_t - v_threshold) >= 0;   V_t = v_reset where S_t else H_t
+
+    the same float operations, in the same order, as ``LIF.step(...,
+    differentiable=False)`` (whose ``H * (1 - S) + S * v_reset`` is ``v_reset`` or
+    ``H``), so spikes and membranes are bit-identical to it.
+
+    Returns:
+        ``(spikes, v_last)``, or ``None`` on other backends or while torch records
+        gradients (training keeps :func:`time_scan` and the surrogate gradient).
+    """
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    if torch.is_grad_enabled():
+        return None
+    # Python-float scalars, as Keras passes them to torch (for bfloat16 inputs torch
+    # then computes in float32 and rounds once, like the Keras ops).
+    decay, v_threshold, v_reset = float(decay), float(v_threshold), float(v_reset)
+    spikes = torch.empty_like(x)
+    v = v0
+    for t in range(x.shape[1]):
+        d = x[:, t] - v
+        if v_reset != 0.0:
+            d = d + v_reset
+        h = v + d * decay
+        s = (h - v_threshold) >= 0.0
+        spikes[:, t] = s
+        v = h.masked_fill_(s, v_reset)
+    return spikes, v
+
+
 def _tf_time_scan(step, x, v0):
     import tensorflow as tf
 

@@ -27,6 +27,7 @@ import pytest
 import lmuformer_export as le
 from lmuformer_export.flatbuffer import INTEGER_TYPES, TFLiteGraph
 from lmuformer_export.model_io import map_io
+from lmuformer_export.op_divergence import op_divergence
 from lmuformer_export.tflm_ops import TFLM_ADD_METHODS
 from lmuformer_export.verify import compare_runtimes, initial_quantized_states
 
@@ -488,6 +489,37 @@ def test_spiking_tflm_and_litert_agree_except_at_spike_flips(spiking, test_set):
     within = np.mean(np.asarray(diffs["per_step_frame_max"]) <= 2)
     assert within >= 0.95, diffs
     assert spiking["report"]["verification"]["tflm"]["agreement_with_litert"] >= 0.99
+
+
+def test_divergence_by_op_finds_where_the_runtimes_part(plain, test_set):
+    """The report's per-op diagnosis adds up to the per-step logits difference."""
+    model_bytes = _read(plain, "model.tflite")
+    meta = _metadata(plain)
+    div = plain["report"]["verification"]["tflm"]["divergence_by_op"]
+    graph = TFLiteGraph(model_bytes)
+    assert div["ops"] == len(div["by_op"]) == len(graph.operators)
+    logits = [d for d in div["by_op"] if d["output"] == "logits"]
+    assert len(logits) == 1
+    states = {d["output"] for d in div["by_op"] if d["output"].startswith("state:")}
+    assert states == {f"state:{s['name']}" for s in meta["states"]}
+    io = _io_from_metadata(graph, meta)
+    initial = [np.zeros((1, *s["shape"]), np.float32) for s in meta["states"]]
+    initial_q = initial_quantized_states(io, initial)
+    x = test_set[0][: div["clips"]]
+    per_step = max(
+        compare_runtimes(model_bytes, io, clip, initial_q, meta["arena_bytes"])[
+            "per_step"
+        ]["logits"]
+        for clip in x
+    )
+    assert logits[0]["max_lsb"] == per_step
+    for d in div["by_op"]:
+        assert 0 <= d["own_lsb"] <= d["max_lsb"]
+        if d["op"] in ("RESHAPE", "CONCATENATION", "STRIDED_SLICE"):
+            assert d["own_lsb"] == 0, d  # they move bytes: no arithmetic to differ
+    assert div["largest_max_lsb"] == max(d["max_lsb"] for d in div["by_op"])
+    with pytest.raises(ValueError, match=r"clips must be \(N >= 1, T, F\)"):
+        op_divergence(model_bytes, io, x[0], initial_q, meta["arena_bytes"])
 
 
 def test_io_mapping_follows_reordered_tensors(plain):

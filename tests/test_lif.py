@@ -329,3 +329,38 @@ def test_rank_below_three_raises():
         layer(np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match="LIF"):
         keras.Sequential([keras.Input((5,)), LIF()])
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize(
+    "tau, v_th, v_reset", [(2.0, 1.0, 0.0), (3.0, 0.5, -0.3), (1.7, -0.2, 0.1)]
+)
+def test_inference_loop_without_autograd_is_bit_identical(policy, tau, v_th, v_reset):
+    """torch with autograd off runs a plain-torch loop: the same bits as the scan."""
+    from lmuformer_keras.backend_utils import lif_scan_without_autograd
+
+    lif = LIF(tau=tau, v_threshold=v_th, v_reset=v_reset, return_state=True)
+    lif_dtype = LIF(
+        tau=tau, v_threshold=v_th, v_reset=v_reset, return_state=True, dtype=policy
+    )
+    x = RNG.normal(size=(3, 40, 5)).astype("float32") * 2
+    v0 = RNG.normal(size=(3, 5)).astype("float32")
+    if keras.backend.backend() != "torch":
+        x_t = ops.convert_to_tensor(x)
+        assert lif_scan_without_autograd(x_t, v0, 0.5, 1.0, 0.0) is None
+        return
+    import torch
+
+    for layer in (lif, lif_dtype):
+        with torch.no_grad():
+            fast_s, fast_v = layer(x, initial_state=v0)
+        scan_s, scan_v = layer(x, initial_state=v0)  # autograd on: time_scan
+        assert fast_s.dtype == scan_s.dtype
+        assert torch.equal(fast_s, scan_s.detach())
+        assert torch.equal(fast_v, scan_v.detach())
+        assert 0.0 < float(fast_s.float().mean()) < 1.0  # some spikes, not all
+    with torch.no_grad():
+        s, v = lif(x, initial_state=v0)
+    ref_s, ref_v = np_lif(x, tau, v_th, v_reset, v0)[:2]
+    np.testing.assert_array_equal(ops.convert_to_numpy(s), ref_s)
+    np.testing.assert_array_equal(ops.convert_to_numpy(v), ref_v)

@@ -320,10 +320,13 @@ def test_cli_distills_from_a_teacher(smoke, tmp_path, capsys):
     student = str(tmp_path / "student")
     teacher = os.path.join(out, "model.keras")
     args = _kws_args(data_dir, student, "--epochs=1", f"--teacher={teacher}")
-    assert cli.main(args + ["--spiking", "--distill_weight=0.7"]) == 0
+    flags = ["--spiking", "--distill_weight=0.7", "--mixup_prob=0.5"]
+    assert cli.main(args + flags) == 0
     with open(os.path.join(student, "metrics.json")) as fh:
-        distill = json.load(fh)["config"]["distill"]
+        metrics = json.load(fh)
+    distill = metrics["config"]["distill"]
     assert distill["weight"] == 0.7 and distill["temperature"] == 2.0
+    assert metrics["config"]["recipe"]["mixup_prob"] == 0.5
     assert distill["teacher"] == os.path.abspath(teacher)
     # a teacher for other data, a missing file, bad weights: clear errors
     assert cli.main(_kws_args(data_dir, student, f"--teacher={student}.x")) == 2
@@ -338,6 +341,10 @@ def test_cli_distills_from_a_teacher(smoke, tmp_path, capsys):
     args = _kws_args(data_dir, student, f"--teacher={teacher}", "--distill_weight=2")
     assert cli.main(args) == 2
     assert "--distill_weight must be in [0, 1]" in capsys.readouterr().err
+    assert cli.main(_kws_args(data_dir, student, "--mixup_prob=1.5")) == 2
+    assert "--mixup_prob must be in [0, 1], got --mixup_prob=1.5" in (
+        capsys.readouterr().err
+    )
 
 
 def test_prefix_mean_accuracy():

@@ -7,7 +7,7 @@ import math
 import keras
 from keras import ops
 
-from lmuformer_keras.backend_utils import time_scan
+from lmuformer_keras.backend_utils import lif_scan_without_autograd, time_scan
 from lmuformer_keras.spiking import _spike, validate_spike_args
 
 
@@ -153,7 +153,10 @@ class LIF(keras.layers.Layer):
             v0 = ops.zeros_like(x[:, 0])
         else:
             v0 = ops.convert_to_tensor(initial_state, dtype=self.compute_dtype)
-        spikes, v_last = time_scan(self._step, x, v0)
+        fast = lif_scan_without_autograd(
+            x, v0, self._decay, self.v_threshold, self.v_reset
+        )
+        spikes, v_last = fast if fast is not None else time_scan(self._step, x, v0)
         if self.return_state:
             return spikes, v_last
         return spikes

@@ -35,6 +35,7 @@ absl CLIs (``lmuformer-export``) without duplicate-flag errors.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import logging
 import os
@@ -124,6 +125,13 @@ flags.DEFINE_float(
     "distill_temperature",
     2.0,
     "Softmax temperature of the teacher's logits, > 0 (with --teacher).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "mixup_prob",
+    None,
+    "Probability that a training batch is mixed up (mixup on features, in [0, 1]; "
+    "default: the recipe's). With --teacher the teacher scores the mixed clips.",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer("seed", 0, "Seed (init, order, augmentation).", flag_values=FLAGS)
@@ -224,6 +232,12 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
             f"--preset: unknown preset {preset!r}; available presets: {list_presets()}"
         )
     recipe = get_recipe(f["recipe"])
+    if f["mixup_prob"] is not None:
+        if not 0.0 <= f["mixup_prob"] <= 1.0:
+            raise UsageError(
+                f"--mixup_prob must be in [0, 1], got --mixup_prob={f['mixup_prob']}"
+            )
+        recipe = dataclasses.replace(recipe, mixup_prob=float(f["mixup_prob"]))
     overrides = parse_overrides(f["override"])
     if f["spiking"] is not None:
         overrides["spiking"] = bool(f["spiking"])
