@@ -34,7 +34,8 @@ def _probe(model_bytes: bytes, arena_size: int) -> bool:
     return True
 
 
-def _round_up(value: int) -> int:
+def round_up(value: int) -> int:
+    """``value`` rounded up to the arena granularity (16 bytes)."""
     return -(-value // GRANULARITY) * GRANULARITY
 
 
@@ -43,7 +44,7 @@ def _worker(path: str, low: int, high: int | None) -> None:
     with open(path, "rb") as f:
         model_bytes = f.read()
     if high is None:
-        guess = _round_up(max(low * 2, 2 * len(model_bytes) + 16384))
+        guess = round_up(max(low * 2, 2 * len(model_bytes) + 16384))
         while True:
             print(f"try {guess}", flush=True)
             if _probe(model_bytes, guess):
@@ -57,7 +58,7 @@ def _worker(path: str, low: int, high: int | None) -> None:
                 return
             guess *= 2
     while high - low > GRANULARITY:
-        mid = _round_up((low + high) // 2)
+        mid = round_up((low + high) // 2)
         if mid >= high:
             mid = high - GRANULARITY
         print(f"try {mid}", flush=True)

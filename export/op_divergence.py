@@ -20,21 +20,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from .flatbuffer import TFLiteGraph
+from .arena import round_up
+from .flatbuffer import NUMPY_DTYPES, TFLiteGraph
 from .model_io import ModelIO
-from .verify import LiteRTRunner, TFLMRunner, quantize
-
-# Room for the extra outputs, which TFLM keeps allocated (beyond the model's arena).
-EXTRA_ARENA_BYTES = 64 * 1024
+from .verify import LiteRTRunner, TFLMRunner, feed, quantize, read_states
 
 
 def with_op_outputs(model_bytes: bytes) -> tuple[bytes, list[dict]]:
     """The model with every op output appended to the subgraph outputs.
 
-    Returns ``(model_bytes, ops)``: per op output in graph order, ``op_index``,
-    ``op``, ``tensor``, ``name``, ``position`` (its output position in the new model:
-    unchanged for the model's own outputs, appended after them otherwise) and
-    ``inputs`` (tensor indices of the op's non-constant inputs).
+    Returns ``(model_bytes, ops, extra_bytes)``: per op output in graph order,
+    ``op_index``, ``op``, ``tensor``, ``name``, ``position`` (its output position in
+    the new model: unchanged for the model's own outputs, appended after them
+    otherwise) and ``inputs`` (tensor indices of the op's non-constant inputs);
+    ``extra_bytes``: the appended outputs' sizes, each rounded up to the arena
+    granularity. TFLM keeps every output allocated to the end of an invoke, so the
+    model's arena plus ``extra_bytes`` always suffices.
     """
     graph = TFLiteGraph(model_bytes)
     outputs = graph.outputs
@@ -61,7 +62,14 @@ def with_op_outputs(model_bytes: bytes) -> tuple[bytes, list[dict]]:
                 }
             )
     graph.subgraph.outputs = np.array(outputs + extra, dtype=np.int32)
-    return graph.to_bytes(), ops
+    extra_bytes = sum(
+        round_up(
+            int(np.prod(graph.tensor_shape(t)))
+            * np.dtype(NUMPY_DTYPES[graph.tensor_dtype(t)]).itemsize
+        )
+        for t in extra
+    )
+    return graph.to_bytes(), ops, extra_bytes
 
 
 def op_divergence(
@@ -79,7 +87,7 @@ def op_divergence(
         io: its frame, logits and state positions.
         clips: float frontend clips.
         initial_q: quantized initial states (batch 1).
-        arena_size: the model's TFLM arena; :data:`EXTRA_ARENA_BYTES` are added.
+        arena_size: the model's TFLM arena; room for the extra outputs is added.
         resolver: LiteRT's kernels (:class:`LiteRTRunner`).
 
     Returns:
@@ -95,9 +103,9 @@ def op_divergence(
         raise ValueError(
             f"op_divergence: clips must be (N >= 1, T, F), got shape {clips.shape}"
         )
-    probe_bytes, ops = with_op_outputs(model_bytes)
+    probe_bytes, ops, extra_bytes = with_op_outputs(model_bytes)
     lite = LiteRTRunner(probe_bytes, resolver)
-    micro = TFLMRunner(probe_bytes, arena_size + EXTRA_ARENA_BYTES)
+    micro = TFLMRunner(probe_bytes, arena_size + extra_bytes)
     max_lsb = np.zeros(len(ops))
     own_lsb = np.zeros(len(ops))
     for clip in clips:
@@ -105,10 +113,7 @@ def op_divergence(
         frames_q = quantize(clip, io.frame)
         for t in range(frames_q.shape[0]):
             for runner in (lite, micro):
-                runner.set_input(io.frame.position, frames_q[t : t + 1])
-                for s_in, value in zip(io.states_in, states, strict=True):
-                    runner.set_input(s_in.position, value)
-                runner.invoke()
+                feed(runner, io, frames_q[t : t + 1], states)
             diff = {}
             for op in ops:
                 a = lite.get_output(op["position"]).astype(np.int64)
@@ -119,7 +124,7 @@ def op_divergence(
                 max_lsb[k] = max(max_lsb[k], d)
                 if all(diff.get(i, 0) == 0 for i in op["inputs"]):
                     own_lsb[k] = max(own_lsb[k], d)
-            states = [lite.get_output(s.position).copy() for s in io.states_out]
+            states = read_states(lite, io)
     roles = {io.logits.position: "logits"}
     roles.update(
         {

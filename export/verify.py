@@ -110,6 +110,19 @@ def initial_quantized_states(io: ModelIO, initial_states) -> list[np.ndarray]:
     ]
 
 
+def feed(runner, io: ModelIO, frame_q: np.ndarray, states: list[np.ndarray]) -> None:
+    """Sets one quantized frame ``(1, F)`` and the state inputs, then invokes."""
+    runner.set_input(io.frame.position, frame_q)
+    for s_in, value in zip(io.states_in, states, strict=True):
+        runner.set_input(s_in.position, value)
+    runner.invoke()
+
+
+def read_states(runner, io: ModelIO) -> list[np.ndarray]:
+    """The state outputs of the last invoke (copies)."""
+    return [runner.get_output(s.position).copy() for s in io.states_out]
+
+
 def stream(
     runner,
     io: ModelIO,
@@ -131,13 +144,10 @@ def stream(
     for t in range(frames_q.shape[0]):
         if forced_states is not None:
             states = forced_states[t]
-        runner.set_input(io.frame.position, frames_q[t : t + 1])
-        for s_in, value in zip(io.states_in, states, strict=True):
-            runner.set_input(s_in.position, value)
-        runner.invoke()
+        feed(runner, io, frames_q[t : t + 1], states)
         logits.append(runner.get_output(io.logits.position).reshape(-1).copy())
         given.append(states)
-        states = [runner.get_output(s.position).copy() for s in io.states_out]
+        states = read_states(runner, io)
         produced.append(states)
     return np.stack(logits), given, produced
 
