@@ -74,9 +74,10 @@ flags.DEFINE_integer(
 flags.DEFINE_enum(
     "litert_resolver",
     "reference",
-    ["reference", "default"],
-    "LiteRT kernels compared with TFLite Micro: reference (BUILTIN_REF) or default "
-    "(optimized + XNNPACK); the other is reported too.",
+    ["reference", "optimized", "default"],
+    "LiteRT kernels compared with TFLite Micro: reference (BUILTIN_REF), optimized "
+    "(BUILTIN_WITHOUT_DEFAULT_DELEGATES) or default (optimized + XNNPACK); the "
+    "others are reported too.",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
@@ -100,6 +101,14 @@ flags.DEFINE_bool(
     True,
     "Fold LIF neurons (int8), remove shape ops that move no data, merge equal "
     "constants (--nooptimize_graph: the converter's graph, for comparison).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_bool(
+    "dense_as_conv",
+    True,
+    "int8: run each Dense as a 1x1 CONV_2D (same weights and arithmetic; TFLite "
+    "Micro and LiteRT then compute the same bytes). --nodense_as_conv keeps "
+    "FULLY_CONNECTED.",
     flag_values=FLAGS,
 )
 
@@ -273,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             max_calibration_samples=FLAGS.max_calibration_samples,
             verify=FLAGS.verify,
             optimize_graph=FLAGS.optimize_graph,
+            dense_as_conv=FLAGS.dense_as_conv,
         )
     except ExportError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)

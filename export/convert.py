@@ -39,6 +39,7 @@ from .contract import (
     num_classes,
     num_features,
 )
+from .dense_as_conv import dense_as_conv as rewrite_dense_as_conv
 from .dense_fold import fold_affine_into_dense
 from .errors import ExportError, UnsupportedOpError
 from .flatbuffer import INTEGER_TYPES, TFLiteGraph, layer_name_from_tensor
@@ -193,6 +194,7 @@ def export_streaming_model(
     divergence_clips: int = 8,
     strip_names: bool = True,
     optimize_graph: bool = True,
+    dense_as_conv: bool = True,
     verify: bool = True,
     extra_modules=(),
     verbose: bool = True,
@@ -235,6 +237,10 @@ def export_streaming_model(
             data and merge equal constants (smaller flash and arena; the folds are
             exact up to the int8 rounding of the LIF potential, see
             :mod:`lmuformer_export.lif_fold`).
+        dense_as_conv: int8: run each Dense as a 1x1 ``CONV_2D`` (same weights and
+            arithmetic), whose int8 kernels give the same bytes in TFLite Micro and
+            LiteRT where ``FULLY_CONNECTED``'s do not
+            (:mod:`lmuformer_export.dense_as_conv`).
         verify: stream in LiteRT/TFLM (else only convert, check and write).
         extra_modules: modules to import in the TF conversion process (non-TF
             backends) besides those defining the step model's layer classes.
@@ -297,6 +303,9 @@ def export_streaming_model(
         constants_merged = graph.dedup_constants()
     ops = check_graph(graph, quantization, names)
     tying = tie_states(graph, io.pairs)
+    dense_as_conv_count = (
+        rewrite_dense_as_conv(graph) if dense_as_conv and quantization == "int8" else 0
+    )
     if strip_names:  # flash: only the inputs/outputs keep their names
         graph.strip_tensor_names(keep=graph.inputs + graph.outputs)
     graph.share_empty_buffers()
@@ -360,6 +369,7 @@ def export_streaming_model(
         "lif_neurons_folded": lif_folded,
         "shape_ops_removed": shape_ops_removed,
         "constants_merged": constants_merged,
+        "dense_as_conv": dense_as_conv_count,
         "states": tying,
         "calibration_samples": len(samples),
         "checks": {
@@ -442,6 +452,13 @@ def _goals(verification: dict, quantization: str) -> dict:
     return goals
 
 
+_RESOLVER_KINDS = {
+    "reference": "OpResolverType.BUILTIN_REF",
+    "optimized": "OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES",
+    "default": "optimized kernels + XNNPACK",
+}
+
+
 def _notes(verification: dict) -> list[str]:
     micro = verification.get("tflm")
     if micro is None:
@@ -449,16 +466,13 @@ def _notes(verification: dict) -> list[str]:
     resolver = micro["max_diff_vs_litert"]["resolver"]
     notes = [
         f"TFLM-vs-LiteRT differences are measured against LiteRT's {resolver} "
-        "kernels"
-        + (
-            " (OpResolverType.BUILTIN_REF). "
-            if resolver == "reference"
-            else " (optimized kernels + XNNPACK). "
-        )
-        + "LiteRT's integer kernels round the requantization once (single "
-        "rounding) where TFLite Micro's reference kernels round twice (gemmlowp "
-        "doubling high multiply, then rounding shift), so outputs may differ by one "
-        "LSB at every requantizing op, and more where a later op amplifies it."
+        f"kernels ({_RESOLVER_KINDS[resolver]}), per step (TFLM fed LiteRT's state "
+        "inputs). TFLite Micro's int8 kernels requantize with gemmlowp's doubling "
+        "high multiply and a rounding shift. LiteRT's reference FULLY_CONNECTED "
+        "kernel rounds differently on about 0.1% of outputs (one LSB), which is why "
+        "the export runs each Dense as a 1x1 CONV_2D (dense_as_conv); XNNPACK's "
+        "int8 kernels (the 'default' set) requantize their own way and differ by "
+        "one LSB more often."
     ]
     main = micro["max_diff_vs_litert"]["per_step"]
     main_met = max(main["logits"], main["states"]) <= LSB_GOAL

@@ -5,11 +5,12 @@ frame the state outputs are copied to the state inputs (the bytes, no requantiza
 :mod:`lmuformer_export.state_tying` makes that exact). Clip logits are the mean over
 frames of the dequantized per-frame logits; the clip decision is their argmax.
 
-LiteRT runs its reference kernels (``OpResolverType.BUILTIN_REF``) by default: the
-closest to TFLite Micro's. They still differ in one place: the Dense
-(``FULLY_CONNECTED``) requantization rounds once in LiteRT and twice in TFLite Micro,
-so an output differs by one LSB now and then (about 0.1% of Dense outputs), and the
-ops after it carry that on (see export/README.md).
+LiteRT runs its reference kernels (``OpResolverType.BUILTIN_REF``) by default; its
+optimized builtin kernels (``"optimized"``) and its default set (optimized kernels
+plus the XNNPACK delegate, ``"default"``) are compared too. With every Dense run as a
+1x1 ``CONV_2D`` (:mod:`lmuformer_export.dense_as_conv`), TFLite Micro computes the
+same bytes as LiteRT's reference and optimized kernels; XNNPACK's int8 kernels
+requantize differently (see export/README.md).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def dequantize(q: np.ndarray, tensor: TensorIO) -> np.ndarray:
     )
 
 
-LITERT_RESOLVERS = ("reference", "default")
+LITERT_RESOLVERS = ("reference", "optimized", "default")
 
 
 class LiteRTRunner:
@@ -47,8 +48,10 @@ class LiteRTRunner:
     Args:
         model_bytes: the ``.tflite`` flatbuffer.
         resolver: ``"reference"`` (``OpResolverType.BUILTIN_REF``: LiteRT's reference
-            kernels, the closest to TFLite Micro's) or ``"default"`` (optimized
-            kernels and the XNNPACK delegate, what ``Interpreter()`` gives).
+            kernels, the closest to TFLite Micro's), ``"optimized"``
+            (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``: LiteRT's optimized builtin
+            kernels) or ``"default"`` (optimized kernels and the XNNPACK delegate,
+            what ``Interpreter()`` gives).
         num_threads: interpreter threads.
     """
 
@@ -62,7 +65,10 @@ class LiteRTRunner:
                 f"LiteRTRunner: resolver must be one of {LITERT_RESOLVERS}, got "
                 f"resolver={resolver!r}"
             )
-        kind = OpResolverType.BUILTIN_REF if resolver == "reference" else None
+        kind = {
+            "reference": OpResolverType.BUILTIN_REF,
+            "optimized": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        }.get(resolver)
         kwargs = {} if kind is None else {"experimental_op_resolver_type": kind}
         self.resolver = resolver
         self.interpreter = Interpreter(
@@ -304,7 +310,7 @@ def verify_model(
         max_clips: clips streamed in LiteRT (``None``: all).
         lsb_goal: per-step difference counted in ``per_step_frames_within_goal``.
         litert_resolver: kernels of the LiteRT run compared with TFLM
-            (:class:`LiteRTRunner`); the per-step difference against the other
+            (:class:`LiteRTRunner`); the per-step difference against each other
             resolver is reported too (``max_diff_vs_litert_<resolver>``).
     """
     n = x.shape[0] if max_clips is None else min(max_clips, x.shape[0])
@@ -313,27 +319,27 @@ def verify_model(
     initial_q = initial_quantized_states(io, initial_states)
     lite = LiteRTRunner(model_bytes, litert_resolver)
     micro = TFLMRunner(model_bytes, arena_size) if n_micro else None
-    other_name = [r for r in LITERT_RESOLVERS if r != litert_resolver][0]
-    others, other_error = [], None
-    if n_micro:
+    other_names = [r for r in LITERT_RESOLVERS if r != litert_resolver]
+    others, other_errors = {}, {}
+    for name in other_names if n_micro else ():
         try:
-            others = [LiteRTRunner(model_bytes, other_name)]
+            others[name] = LiteRTRunner(model_bytes, name)
         except (RuntimeError, ValueError) as error:  # e.g. XNNPACK refuses a node
-            other_error = f"{type(error).__name__}: {error}"
+            other_errors[name] = f"{type(error).__name__}: {error}"
     lite_logits, micro_logits = [], []
     zero = {"logits": 0.0, "states": 0.0}
     total = {"per_step": dict(zero), "free_running": dict(zero)}
-    other_total = dict(zero)
+    other_totals = {name: dict(zero) for name in others}
     frames_within = []
     for i in range(n):
         if i < n_micro:
             diffs, raw, raw_micro, frame_diffs, other_diffs = _compare(
-                lite, micro, io, x[i], initial_q, others
+                lite, micro, io, x[i], initial_q, list(others.values())
             )
             _max_into(total, diffs)
-            for other in other_diffs:
+            for name, other in zip(others, other_diffs, strict=True):
                 for key, value in other.items():
-                    other_total[key] = max(other_total[key], value)
+                    other_totals[name][key] = max(other_totals[name][key], value)
             frames_within.append(frame_diffs <= lsb_goal)
             micro_logits.append(dequantize(raw_micro, io.logits))
         else:
@@ -371,11 +377,14 @@ def verify_model(
             "float_accuracy_same_clips": float_subset,
             "accuracy_drop_points": _drop_points(float_subset, micro_accuracy),
             "max_diff_vs_litert": {"unit": unit, "resolver": litert_resolver, **total},
-            f"max_diff_vs_litert_{other_name}": (
-                {"unit": unit, "per_step": other_total}
-                if other_error is None
-                else {"unit": unit, "error": other_error}
-            ),
+            **{
+                f"max_diff_vs_litert_{name}": (
+                    {"unit": unit, "per_step": other_totals[name]}
+                    if name in others
+                    else {"unit": unit, "error": other_errors[name]}
+                )
+                for name in other_names
+            },
             "per_step_frames_within_goal": float(
                 np.mean(np.concatenate(frames_within))
             ),
