@@ -30,12 +30,12 @@ from ai_edge_litert import schema_py_generated as schema
 
 from .flatbuffer import TFLiteGraph
 
-_FC = schema.BuiltinOperator.FULLY_CONNECTED
 _CONV = schema.BuiltinOperator.CONV_2D
 _RESHAPE = schema.BuiltinOperator.RESHAPE
 
 
 def _convertible(graph: TFLiteGraph, op) -> bool:
+    """An int8 per-row Dense with constant 2-D weights and default options."""
     if graph.op_name(op) != "FULLY_CONNECTED" or len(op.outputs) != 1:
         return False
     source, weights = int(op.inputs[0]), int(op.inputs[1])
