@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from .flatbuffer import TFLiteGraph
+from .flatbuffer import TFLiteGraph, bias_scales
 
 _INT_TYPES = {
     schema.TensorType.INT8: (np.int8, -128, 127),
@@ -322,17 +322,9 @@ def _quantize_dense(graph: TFLiteGraph, op, consumers, sink_set) -> None:
     graph.set_quantization(new_w, w_scale, np.zeros_like(w_scale, np.int64), 0)
     inputs = [x, new_w]
     if bias >= 0:
-        b_scale = np.float32(in_scale) * w_scale  # float32, as the kernels check
+        b_scale = bias_scales(in_scale, w_scale)
         b_q = np.round(_float_const(graph, bias) / b_scale.astype(np.float64))
-        b_q = np.clip(b_q, -(2**31), 2**31 - 1).astype(np.int32)
-        new_b = graph.add_tensor(
-            f"{graph.tensor_name(bias)}/int32",
-            b_q.shape,
-            schema.TensorType.INT32,
-            data=b_q,
-        )
-        graph.set_quantization(new_b, b_scale, np.zeros_like(b_scale, np.int64), 0)
-        inputs.append(new_b)
+        inputs.append(graph.add_bias(f"{graph.tensor_name(bias)}/int32", b_q, b_scale))
     elif len(op.inputs) > 2:
         inputs.append(-1)
     op.inputs = np.asarray(inputs, dtype=np.int32)

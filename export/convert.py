@@ -52,7 +52,7 @@ from .simplify import simplify_shape_ops
 from .state_tying import check_states_tied, tie_states
 from .tf_convert import QUANTIZATIONS
 from .tflm_ops import check_tflm_ops, short_tensor_name
-from .verify import initial_quantized_states, verify_model
+from .verify import LITERT_RESOLVER_TYPES, initial_quantized_states, verify_model
 
 AGREEMENT_GOAL = 0.99
 ACCURACY_DROP_GOAL = 0.5  # points
@@ -225,8 +225,9 @@ def export_streaming_model(
         arena_margin: ``arena_bytes = min_arena * (1 + arena_margin)``, rounded up
             to 16 bytes.
         litert_resolver: LiteRT kernels compared with TFLite Micro:
-            ``"reference"`` (``BUILTIN_REF``, default) or ``"default"`` (optimized
-            kernels + XNNPACK); the per-step difference against the other is
+            ``"reference"`` (``BUILTIN_REF``, default), ``"optimized"``
+            (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``) or ``"default"`` (optimized
+            kernels + XNNPACK); the per-step difference against the others is
             reported too.
         divergence_clips: integer models: verification clips rerun with every op
             output exposed, to report per op where TFLM and LiteRT part
@@ -452,11 +453,9 @@ def _goals(verification: dict, quantization: str) -> dict:
     return goals
 
 
-_RESOLVER_KINDS = {
-    "reference": "OpResolverType.BUILTIN_REF",
-    "optimized": "OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES",
-    "default": "optimized kernels + XNNPACK",
-}
+def _resolver_kind(resolver: str) -> str:
+    kind = LITERT_RESOLVER_TYPES[resolver]
+    return "optimized kernels + XNNPACK" if kind is None else f"OpResolverType.{kind}"
 
 
 def _notes(verification: dict) -> list[str]:
@@ -466,7 +465,7 @@ def _notes(verification: dict) -> list[str]:
     resolver = micro["max_diff_vs_litert"]["resolver"]
     notes = [
         f"TFLM-vs-LiteRT differences are measured against LiteRT's {resolver} "
-        f"kernels ({_RESOLVER_KINDS[resolver]}), per step (TFLM fed LiteRT's state "
+        f"kernels ({_resolver_kind(resolver)}), per step (TFLM fed LiteRT's state "
         "inputs). TFLite Micro's int8 kernels requantize with gemmlowp's doubling "
         "high multiply and a rounding shift. LiteRT's reference FULLY_CONNECTED "
         "kernel rounds differently on about 0.1% of outputs (one LSB), which is why "

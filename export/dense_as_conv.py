@@ -28,7 +28,8 @@ import math
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from .flatbuffer import TFLiteGraph
+from .flatbuffer import TFLiteGraph, bias_scales
+from .simplify import merge_reshape_chains, remove_identity_ops
 
 _CONV = schema.BuiltinOperator.CONV_2D
 _RESHAPE = schema.BuiltinOperator.RESHAPE
@@ -90,16 +91,11 @@ def _as_conv(graph: TFLiteGraph, index: int) -> int:
     units, depth = graph.tensor_shape(weights)
     name = graph.tensor_name(out)
     if bias < 0:  # LiteRT's CONV_2D needs one: zeros, at the accumulator's scale
-        bias = graph.add_tensor(
-            f"{name}/zero_bias",
-            (units,),
-            schema.TensorType.INT32,
-            data=np.zeros(units, np.int32),
+        w_scale = graph.quantization_arrays(weights)[0]
+        b_scale = bias_scales(graph.quantization(source)[0], w_scale)
+        bias = graph.add_bias(
+            f"{name}/zero_bias", np.zeros(units), np.broadcast_to(b_scale, (units,))
         )
-        w_scale = graph.quantization_arrays(weights)[0].astype(np.float32)
-        in_scale = np.float32(graph.quantization(source)[0])
-        b_scale = np.broadcast_to(in_scale * w_scale, (units,))
-        graph.set_quantization(bias, b_scale, np.zeros(units, np.int64), 0)
 
     filters = graph.add_tensor(
         f"{graph.tensor_name(weights)}/1x1",
@@ -130,36 +126,6 @@ def _as_conv(graph: TFLiteGraph, index: int) -> int:
     return 2
 
 
-def _drop_reshape_pairs(graph: TFLiteGraph) -> int:
-    """``a -R-> b -R-> c`` with ``shape(a) == shape(c)`` and ``b`` read once: ``a``."""
-    removed = 0
-    while True:
-        producers, consumers = graph.producers(), graph.consumers()
-        outputs = set(graph.outputs)
-        for index, op in enumerate(graph.operators):
-            if graph.op_name(op) != "RESHAPE":
-                continue
-            middle, target = int(op.inputs[0]), int(op.outputs[0])
-            first = producers.get(middle)
-            if first is None or graph.op_name(graph.operators[first]) != "RESHAPE":
-                continue
-            start = int(graph.operators[first].inputs[0])
-            if (
-                middle in outputs
-                or target in outputs
-                or len(consumers.get(middle, [])) != 1
-                or graph.tensor_shape(start) != graph.tensor_shape(target)
-            ):
-                continue
-            graph.replace_tensor(target, start)
-            graph.remove_operators([index, first])
-            removed += 2
-            break
-        else:
-            break
-    return removed
-
-
 def dense_as_conv(graph: TFLiteGraph) -> int:
     """Rewrite in place; return the number of Dense ops now run as ``CONV_2D``."""
     converted = 0
@@ -170,7 +136,8 @@ def dense_as_conv(graph: TFLiteGraph) -> int:
             converted += 1
         index += 1
     if converted:
-        _drop_reshape_pairs(graph)
+        merge_reshape_chains(graph)
+        remove_identity_ops(graph)
         graph.remove_unused_tensors()
         graph.dedup_constants()
     return converted

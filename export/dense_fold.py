@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from .flatbuffer import TFLiteGraph
+from .flatbuffer import TFLiteGraph, bias_scales
 
 _NONE = schema.ActivationFunctionType.NONE
 _RELU = schema.ActivationFunctionType.RELU
@@ -148,13 +148,8 @@ def _write(graph: TFLiteGraph, op, w_q, w_scale, b_q) -> None:
         f"{name}/folded", w_q.shape, schema.TensorType.INT8, data=w_q
     )
     graph.set_quantization(new_w, w_scale, np.zeros(w_scale.size, np.int64), 0)
-    in_scale = np.float32(graph.quantization(int(op.inputs[0]))[0])
-    b_scale = in_scale * w_scale  # float32 product, as kernels check
-    b_q = np.clip(b_q, -(2**31), 2**31 - 1).astype(np.int32)
-    new_b = graph.add_tensor(
-        f"{name}/folded_bias", b_q.shape, schema.TensorType.INT32, data=b_q
-    )
-    graph.set_quantization(new_b, b_scale, np.zeros(b_scale.size, np.int64), 0)
+    b_scale = bias_scales(graph.quantization(int(op.inputs[0]))[0], w_scale)
+    new_b = graph.add_bias(f"{name}/folded_bias", b_q, b_scale)
     op.inputs = np.asarray([int(op.inputs[0]), new_w, new_b], dtype=np.int32)
 
 

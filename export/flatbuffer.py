@@ -46,6 +46,12 @@ NUMPY_DTYPES = {
 INTEGER_TYPES = frozenset({"int8", "int16", "int32", "int64", "uint8", "bool"})
 
 
+def bias_scales(input_scale, weight_scales) -> np.ndarray:
+    """A Dense/conv bias's scales: ``input_scale * weight_scales`` as a float32
+    product (the kernels check the bias scale against exactly that)."""
+    return np.float32(input_scale) * np.asarray(weight_scales, np.float32)
+
+
 class TFLiteGraph:
     """Mutable view of the first subgraph of a TFLite model.
 
@@ -214,6 +220,19 @@ class TFLiteGraph:
         q.zeroPoint = [int(z) for z in np.atleast_1d(zero_points)]
         q.quantizedDimension = int(quantized_dimension)
         self.tensors[index].quantization = q
+
+    def add_bias(self, name: str, values, scales) -> int:
+        """An int32 per-channel bias tensor (clipped to int32), zero points 0.
+
+        ``scales``: the accumulator's scales, :func:`bias_scales`.
+        """
+        values = np.clip(np.asarray(values), -(2**31), 2**31 - 1).astype(np.int32)
+        index = self.add_tensor(
+            name, values.shape, schema.TensorType.INT32, data=values
+        )
+        scales = np.asarray(scales, np.float32)
+        self.set_quantization(index, scales, np.zeros(scales.size, np.int64), 0)
+        return index
 
     def replace_tensor(self, old: int, new: int) -> None:
         """Make every operator, graph input and graph output use ``new`` for ``old``."""

@@ -26,7 +26,7 @@ from .model_io import ModelIO
 from .verify import LiteRTRunner, TFLMRunner, feed, quantize, read_states
 
 
-def with_op_outputs(model_bytes: bytes) -> tuple[bytes, list[dict]]:
+def with_op_outputs(model_bytes: bytes) -> tuple[bytes, list[dict], int]:
     """The model with every op output appended to the subgraph outputs.
 
     Returns ``(model_bytes, ops, extra_bytes)``: per op output in graph order,

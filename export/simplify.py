@@ -112,6 +112,27 @@ def remove_identity_ops(graph: TFLiteGraph) -> int:
     return removed
 
 
+def merge_reshape_chains(graph: TFLiteGraph) -> int:
+    """``a -RESHAPE-> b -RESHAPE-> c``: the second reads ``a`` (the same bytes).
+
+    The first ``RESHAPE`` goes when nothing else reads ``b``; one that then maps a
+    shape to itself is left to :func:`remove_identity_ops`. Returns the number of
+    ops removed.
+    """
+    producers = graph.producers()
+    for op in graph.operators:
+        if graph.op_name(op) != "RESHAPE":
+            continue
+        middle = int(op.inputs[0])
+        first = producers.get(middle)
+        if first is None or graph.op_name(graph.operators[first]) != "RESHAPE":
+            continue
+        start = int(graph.operators[first].inputs[0])
+        if _same_quantization(graph, start, middle):
+            op.inputs = np.asarray([start, *op.inputs[1:]], dtype=np.int32)
+    return graph.remove_dead_operators()
+
+
 def remove_reshapes_before_dense(graph: TFLiteGraph) -> int:
     """Feed ``FULLY_CONNECTED`` the un-flattened tensor of a flattening ``RESHAPE``."""
     removed = 0

@@ -39,7 +39,14 @@ def dequantize(q: np.ndarray, tensor: TensorIO) -> np.ndarray:
     )
 
 
-LITERT_RESOLVERS = ("reference", "optimized", "default")
+# LiteRT kernel sets: name -> ``OpResolverType`` member (``None``: the default
+# interpreter, optimized kernels plus the XNNPACK delegate).
+LITERT_RESOLVER_TYPES = {
+    "reference": "BUILTIN_REF",
+    "optimized": "BUILTIN_WITHOUT_DEFAULT_DELEGATES",
+    "default": None,
+}
+LITERT_RESOLVERS = tuple(LITERT_RESOLVER_TYPES)
 
 
 class LiteRTRunner:
@@ -65,11 +72,12 @@ class LiteRTRunner:
                 f"LiteRTRunner: resolver must be one of {LITERT_RESOLVERS}, got "
                 f"resolver={resolver!r}"
             )
-        kind = {
-            "reference": OpResolverType.BUILTIN_REF,
-            "optimized": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-        }.get(resolver)
-        kwargs = {} if kind is None else {"experimental_op_resolver_type": kind}
+        kind = LITERT_RESOLVER_TYPES[resolver]
+        kwargs = (
+            {}
+            if kind is None
+            else {"experimental_op_resolver_type": getattr(OpResolverType, kind)}
+        )
         self.resolver = resolver
         self.interpreter = Interpreter(
             model_content=model_bytes, num_threads=num_threads, **kwargs

@@ -539,7 +539,8 @@ def test_dense_as_conv_keeps_every_byte_tflm_computes(plain_fc):
     conv_bytes = graph.to_bytes()
     arena = _metadata(plain_fc)["arena_bytes"] * 2
     runners = [TFLMRunner(fc_bytes, arena), TFLMRunner(conv_bytes, arena)]
-    inputs = [TFLiteGraph(fc_bytes).tensors[t] for t in TFLiteGraph(fc_bytes).inputs]
+    fc_graph = TFLiteGraph(fc_bytes)
+    inputs = [fc_graph.tensors[t] for t in fc_graph.inputs]
     rng = np.random.default_rng(0)
     for _ in range(50):
         values = [
