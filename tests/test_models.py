@@ -251,3 +251,35 @@ def test_step_model_saves_and_loads(tmp_path):
         np.testing.assert_allclose(
             keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), atol=1e-6
         )
+
+
+def test_per_frame_rows_equal_frames():
+    from lmuformer_keras.models.blocks import batch_norm, per_frame
+
+    x = clips(batch=3, frames=7)
+    dense = keras.layers.Dense(4)
+    dense.build((None, SMALL["num_features"]))
+    bn_rows, bn_frames = batch_norm("rows"), batch_norm("frames")
+    bn_rows.build((None, 4))
+    bn_frames.build((None, None, 4))
+    rows = per_frame(lambda r: bn_rows(dense(r), training=True), x)
+    frames = bn_frames(dense(x), training=True)
+    assert tuple(rows.shape) == (3, 7, 4)
+    convert = keras.ops.convert_to_numpy
+    np.testing.assert_allclose(convert(rows), convert(frames), atol=1e-5)
+    for a, b in zip(bn_rows.weights, bn_frames.weights, strict=True):
+        np.testing.assert_allclose(convert(a), convert(b), atol=1e-6)
+
+
+@pytest.mark.parametrize("spiking", [False, True])
+def test_functional_model_with_unknown_batch_and_time(spiking):
+    model = small_model(spiking)
+    inp = keras.Input((None, SMALL["num_features"]))
+    wrapped = keras.Model(inp, model(inp))
+    for frames in (9, 14):
+        x = clips(frames=frames)
+        np.testing.assert_allclose(
+            wrapped.predict(x, verbose=0),
+            keras.ops.convert_to_numpy(model(x)),
+            atol=1e-5,
+        )

@@ -52,6 +52,28 @@ def relu(x):
     return ops.relu(x)
 
 
+def per_frame(fn, x):
+    """Applies a per-frame function to ``x`` as ``(batch * time, channels)`` rows.
+
+    ``y[b, t] = fn(x[b, t])`` for a function of one frame (Dense, ReLU, or
+    BatchNormalization, whose training statistics run over all batch x time rows
+    either way): the same math as on ``(batch, time, channels)``. On rows, XLA
+    computes the weight gradients of the per-frame layers without transposing
+    copies of the ``(batch, time, hidden)`` activations: the paper presets train
+    about 15% faster on JAX (``benchmarks/model_speed.py``).
+
+    Args:
+        fn: Function of ``(rows, channels_in)`` to ``(rows, channels_out)``.
+        x: ``(batch, time, channels_in)``.
+
+    Returns:
+        ``(batch, time, channels_out)``.
+    """
+    shape = ops.shape(x)
+    rows = fn(ops.reshape(x, (-1, shape[-1])))
+    return ops.reshape(rows, (shape[0], shape[1], ops.shape(rows)[-1]))
+
+
 def spec(layer: keras.layers.Layer, suffix: str, shape: tuple[int, ...]) -> StateSpec:
     """A state named after the layer that owns it."""
     return StateSpec(f"{layer.name}/{suffix}", tuple(int(s) for s in shape))

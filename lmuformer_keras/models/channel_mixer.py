@@ -11,6 +11,7 @@ from lmuformer_keras.models.blocks import (
     bn_step,
     lif_step,
     make_lif,
+    per_frame,
     relu,
     spec,
 )
@@ -57,21 +58,29 @@ class ChannelMixer(keras.layers.Layer):
             self.lif2 = make_lif("lif2", self.lif_config)
 
     def build(self, input_shape: tuple) -> None:
-        self.fc1.build((None, None, self.dim))
-        self.fc2.build((None, None, self.hidden_dim))
+        # Every layer but the LIFs runs per frame, on (batch * time, channels) rows.
+        self.fc1.build((None, self.dim))
+        self.fc2.build((None, self.hidden_dim))
         if self.spiking:
-            self.bn1.build((None, None, self.dim))
-            self.bn2.build((None, None, self.hidden_dim))
+            self.bn1.build((None, self.dim))
+            self.bn2.build((None, self.hidden_dim))
         else:
-            self.bn1.build((None, None, self.hidden_dim))
-            self.bn2.build((None, None, self.dim))
+            self.bn1.build((None, self.hidden_dim))
+            self.bn2.build((None, self.dim))
 
     def call(self, x, training: bool | None = None):
         if self.spiking:
-            x = self.fc1(self.lif1(self.bn1(x, training=training)))
-            return self.fc2(self.lif2(self.bn2(x, training=training)))
-        x = relu(self.bn1(self.fc1(x), training=training))
-        return relu(self.bn2(self.fc2(x), training=training))
+            s = self.lif1(per_frame(lambda r: self.bn1(r, training=training), x))
+            s = self.lif2(
+                per_frame(lambda r: self.bn2(self.fc1(r), training=training), s)
+            )
+            return per_frame(self.fc2, s)
+
+        def mlp(r):
+            r = relu(self.bn1(self.fc1(r), training=training))
+            return relu(self.bn2(self.fc2(r), training=training))
+
+        return per_frame(mlp, x)
 
     def state_specs(self) -> list:
         if not self.spiking:

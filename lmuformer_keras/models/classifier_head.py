@@ -6,7 +6,14 @@ from typing import Any
 
 import keras
 
-from lmuformer_keras.models.blocks import batch_norm, bn_step, lif_step, make_lif, spec
+from lmuformer_keras.models.blocks import (
+    batch_norm,
+    bn_step,
+    lif_step,
+    make_lif,
+    per_frame,
+    spec,
+)
 
 
 @keras.saving.register_keras_serializable(package="lmuformer_keras")
@@ -38,14 +45,14 @@ class ClassifierHead(keras.layers.Layer):
 
     def build(self, input_shape: tuple) -> None:
         self.dim = int(input_shape[-1])
-        self.fc.build((None, None, self.dim))
+        self.fc.build((None, self.dim))  # per frame, on rows
         if self.spiking:
-            self.bn.build((None, None, self.dim))
+            self.bn.build((None, self.dim))
 
     def call(self, x, training: bool | None = None):
         if self.spiking:
-            x = self.lif(self.bn(x, training=training))
-        return self.fc(x)
+            x = self.lif(per_frame(lambda r: self.bn(r, training=training), x))
+        return per_frame(self.fc, x)
 
     def state_specs(self) -> list:
         return [spec(self.lif, "membrane", (self.dim,))] if self.spiking else []

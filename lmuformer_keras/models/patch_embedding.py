@@ -12,6 +12,7 @@ from lmuformer_keras.models.blocks import (
     bn_step,
     lif_step,
     make_lif,
+    per_frame,
     relu,
     spec,
 )
@@ -90,22 +91,23 @@ class PatchEmbedding(keras.layers.Layer):
         for i, conv in enumerate(self.convs):
             conv.build((None, None, channels))
             channels = self.dim
-            self.bns[i].build((None, None, self.dim))
+            self.bns[i].build((None, self.dim))  # applied per frame (rows)
         self.rpe_conv.build((None, None, self.dim))
         self.in_channels = int(input_shape[-1])
 
     def call(self, x, training: bool | None = None):
         if self.spiking:
+
+            def bn_lif(i, x):
+                bn = self.bns[i]
+                return self.lifs[i](per_frame(lambda r: bn(r, training=training), x))
+
             x = self.convs[0](x)
             for i in range(1, self.num_layers):
-                x = self.convs[i](
-                    self.lifs[i - 1](self.bns[i - 1](x, training=training))
-                )
-            last = self.num_layers - 1
-            rpe_in = self.lifs[last](self.bns[last](x, training=training))
-            return x + self.rpe_conv(rpe_in)
+                x = self.convs[i](bn_lif(i - 1, x))
+            return x + self.rpe_conv(bn_lif(self.num_layers - 1, x))
         for conv, bn in zip(self.convs, self.bns, strict=True):
-            x = bn(relu(conv(x)), training=training)
+            x = per_frame(lambda r, bn=bn: bn(relu(r), training=training), conv(x))
         return x + self.rpe_conv(x)
 
     def state_specs(self) -> list:

@@ -13,6 +13,7 @@ from lmuformer_keras.models.blocks import (
     bn_step,
     lif_step,
     make_lif,
+    per_frame,
     relu,
     spec,
 )
@@ -95,30 +96,34 @@ class LMUTokenMixer(keras.layers.Layer):
 
     def build(self, input_shape: tuple) -> None:
         m_size = self.memory_d * self.order
-        self.encoder.build((None, None, self.dim))
+        # Every layer but the memory and the LIFs runs per frame, on
+        # (batch * time, channels) rows.
+        self.encoder.build((None, self.dim))
         self.memory.build((None, None, self.memory_d))
-        self.hidden.build((None, None, m_size + self.dim))
-        self.proj.build((None, None, self.dim))
-        self.proj_bn.build((None, None, self.dim))
+        self.hidden.build((None, m_size + self.dim))
+        self.proj.build((None, self.dim))
+        self.proj_bn.build((None, self.dim))
         if self.spiking:
-            self.input_bn.build((None, None, self.dim))
-            self.u_bn.build((None, None, self.memory_d))
-            self.m_bn.build((None, None, m_size))
-            self.h_bn.build((None, None, self.dim))
+            self.input_bn.build((None, self.dim))
+            self.u_bn.build((None, self.memory_d))
+            self.m_bn.build((None, m_size))
+            self.h_bn.build((None, self.dim))
 
     def call(self, x, training: bool | None = None):
+        def bn(layer, fn=None):
+            return lambda r: layer(r if fn is None else fn(r), training=training)
+
         if self.spiking:
-            x = self.input_lif(self.input_bn(x, training=training))
-            u = self.u_lif(self.u_bn(self.encoder(x), training=training))
-            m = self.memory(u)
-            m = self.m_lif(self.m_bn(m, training=training))
-            h = self.hidden(ops.concatenate([m, x], axis=-1))
-            h = self.h_lif(self.h_bn(h, training=training))
+            x = self.input_lif(per_frame(bn(self.input_bn), x))
+            u = self.u_lif(per_frame(bn(self.u_bn, self.encoder), x))
+            m = self.m_lif(per_frame(bn(self.m_bn), self.memory(u)))
+            mx = ops.concatenate([m, x], axis=-1)
+            h = self.h_lif(per_frame(bn(self.h_bn, self.hidden), mx))
         else:
-            u = relu(self.encoder(x))
-            m = self.memory(u)
-            h = relu(self.hidden(ops.concatenate([m, x], axis=-1)))
-        return self.proj_bn(self.proj(h), training=training)
+            m = self.memory(per_frame(lambda r: relu(self.encoder(r)), x))
+            mx = ops.concatenate([m, x], axis=-1)
+            h = per_frame(lambda r: relu(self.hidden(r)), mx)
+        return per_frame(bn(self.proj_bn, self.proj), h)
 
     def state_specs(self) -> list:
         specs = [spec(self.memory, "m", (self.memory_d * self.order,))]

@@ -1,0 +1,147 @@
+"""Per-frame layers on ``(batch * time, channels)`` rows vs ``(batch, time, channels)``.
+
+Usage:
+    python benchmarks/per_frame_layout.py                      # all backends
+    python benchmarks/per_frame_layout.py --backends jax --repeats 12
+
+The model blocks apply their per-frame layers (Dense, BatchNormalization, ReLU) to
+rows (``lmuformer_keras.models.blocks.per_frame``). This script times the paper presets
+that way ("rows", the library) and with those layers on ``(batch, time, channels)``
+("frames": ``per_frame`` patched to call the layer directly, BatchNormalization built
+on rank 3), both models in one process (2 threads, batch 32, 128 x 128, float32), the
+timed calls interleaved so that the shared machine's drift hits both alike. Printed:
+median training step (``train_on_batch``) and inference (``predict_on_batch``) of
+each, and frames / rows (> 1: rows is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PRESETS = ("lmuformer_scv2", "spiking_lmuformer_scv2")
+
+
+@contextlib.contextmanager
+def frames_layout():
+    """Per-frame layers on ``(batch, time, channels)`` inside (builds and calls)."""
+    import keras
+
+    from lmuformer_keras.models import (
+        channel_mixer,
+        classifier_head,
+        patch_embedding,
+        token_mixer,
+    )
+
+    modules = (patch_embedding, token_mixer, channel_mixer, classifier_head)
+    saved = [m.per_frame for m in modules]
+    bn = keras.layers.BatchNormalization
+    bn_build = bn.build
+
+    def build_rank3(self, input_shape):
+        bn_build(self, (None, None, input_shape[-1]))
+
+    for m in modules:
+        m.per_frame = lambda fn, x: fn(x)
+    bn.build = build_rank3
+    try:
+        yield
+    finally:
+        for m, f in zip(modules, saved, strict=True):
+            m.per_frame = f
+        bn.build = bn_build
+
+
+def child(args: argparse.Namespace) -> None:
+    sys.path.insert(0, HERE)
+    import timing
+
+    timing.set_threads(2)
+    import json
+
+    import keras
+    import numpy as np
+
+    from lmuformer_keras.models import LMUFormer
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 128, 128)).astype("float32")
+    y = np.eye(35, dtype="float32")[rng.integers(0, 35, 32)]
+    for preset in args.presets.split(","):
+        models = {}
+        layouts = (("rows", contextlib.nullcontext), ("frames", frames_layout))
+        for layout, scope in layouts:
+            with scope():
+                keras.utils.set_random_seed(0)
+                model = LMUFormer.from_preset(preset)
+                model.compile(
+                    keras.optimizers.Adam(2.5e-3, beta_1=0.95, beta_2=0.999),
+                    keras.losses.BinaryCrossentropy(from_logits=True),
+                )
+                for _ in range(2):
+                    model.train_on_batch(x, y)
+                    model.predict_on_batch(x)
+            models[layout] = (model, scope)
+        times = {k: ([], []) for k in models}
+        for _ in range(args.repeats):
+            for layout, (model, scope) in models.items():
+                with scope():
+                    t0 = time.perf_counter()
+                    model.train_on_batch(x, y)
+                    t1 = time.perf_counter()
+                    model.predict_on_batch(x)
+                    t2 = time.perf_counter()
+                times[layout][0].append(t1 - t0)
+                times[layout][1].append(t2 - t1)
+        result = dict(backend=keras.backend.backend(), preset=preset)
+        for layout, (train, infer) in times.items():
+            result[f"{layout}_train_ms"] = statistics.median(train) * 1e3
+            result[f"{layout}_infer_ms"] = statistics.median(infer) * 1e3
+        print("RESULT " + json.dumps(result), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--backends", default="tensorflow,jax,torch")
+    parser.add_argument("--presets", default=",".join(PRESETS))
+    parser.add_argument("--repeats", type=int, default=8)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    sys.path.insert(0, HERE)
+    import timing
+
+    print(
+        "| backend | preset | train rows / frames | frames / rows "
+        "| inference rows / frames | frames / rows |"
+    )
+    print("|---|---|---|---|---|---|")
+    for backend in args.backends.split(","):
+        cmd = [sys.executable, __file__, "--child", "--presets", args.presets]
+        cmd += ["--repeats", str(args.repeats)]
+        results, stderr = timing.run_child(cmd, backend)
+        if not results:
+            print(f"| {backend} | failed: {stderr.strip()[-300:]} |", flush=True)
+        for r in results:
+            print(
+                f"| {backend} | {r['preset']} "
+                f"| {r['rows_train_ms']:.0f} / {r['frames_train_ms']:.0f} ms "
+                f"| {r['frames_train_ms'] / r['rows_train_ms']:.2f}x "
+                f"| {r['rows_infer_ms']:.0f} / {r['frames_infer_ms']:.0f} ms "
+                f"| {r['frames_infer_ms'] / r['rows_infer_ms']:.2f}x |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
