@@ -60,7 +60,7 @@ def per_frame(fn, x):
     either way): the same math as on ``(batch, time, channels)``. On rows, XLA
     computes the weight gradients of the per-frame layers without transposing
     copies of the ``(batch, time, hidden)`` activations: the paper presets train
-    about 15% faster on JAX (``benchmarks/model_speed.py``).
+    about 15% faster on JAX (``benchmarks/per_frame_layout.py``).
 
     Args:
         fn: Function of ``(rows, channels_in)`` to ``(rows, channels_out)``.
@@ -72,6 +72,12 @@ def per_frame(fn, x):
     shape = ops.shape(x)
     rows = fn(ops.reshape(x, (-1, shape[-1])))
     return ops.reshape(rows, (shape[0], shape[1], ops.shape(rows)[-1]))
+
+
+def bn_after(bn: keras.layers.BatchNormalization, training, fn=None):
+    """``rows -> bn(fn(rows))`` for :func:`per_frame` (``fn``: a per-frame layer or
+    activation before the BatchNormalization, or ``None``)."""
+    return lambda rows: bn(rows if fn is None else fn(rows), training=training)
 
 
 def spec(layer: keras.layers.Layer, suffix: str, shape: tuple[int, ...]) -> StateSpec:

@@ -8,6 +8,7 @@ import keras
 
 from lmuformer_keras.models.blocks import (
     batch_norm,
+    bn_after,
     bn_step,
     lif_step,
     make_lif,
@@ -70,10 +71,8 @@ class ChannelMixer(keras.layers.Layer):
 
     def call(self, x, training: bool | None = None):
         if self.spiking:
-            s = self.lif1(per_frame(lambda r: self.bn1(r, training=training), x))
-            s = self.lif2(
-                per_frame(lambda r: self.bn2(self.fc1(r), training=training), s)
-            )
+            s = self.lif1(per_frame(bn_after(self.bn1, training), x))
+            s = self.lif2(per_frame(bn_after(self.bn2, training, self.fc1), s))
             return per_frame(self.fc2, s)
 
         def mlp(r):

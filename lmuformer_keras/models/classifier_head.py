@@ -8,6 +8,7 @@ import keras
 
 from lmuformer_keras.models.blocks import (
     batch_norm,
+    bn_after,
     bn_step,
     lif_step,
     make_lif,
@@ -51,7 +52,7 @@ class ClassifierHead(keras.layers.Layer):
 
     def call(self, x, training: bool | None = None):
         if self.spiking:
-            x = self.lif(per_frame(lambda r: self.bn(r, training=training), x))
+            x = self.lif(per_frame(bn_after(self.bn, training), x))
         return per_frame(self.fc, x)
 
     def state_specs(self) -> list:

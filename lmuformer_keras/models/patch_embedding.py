@@ -9,6 +9,7 @@ import keras
 from lmuformer_keras.layers.conv_step import conv1d_buffer_shape, conv1d_step
 from lmuformer_keras.models.blocks import (
     batch_norm,
+    bn_after,
     bn_step,
     lif_step,
     make_lif,
@@ -99,15 +100,14 @@ class PatchEmbedding(keras.layers.Layer):
         if self.spiking:
 
             def bn_lif(i, x):
-                bn = self.bns[i]
-                return self.lifs[i](per_frame(lambda r: bn(r, training=training), x))
+                return self.lifs[i](per_frame(bn_after(self.bns[i], training), x))
 
             x = self.convs[0](x)
             for i in range(1, self.num_layers):
                 x = self.convs[i](bn_lif(i - 1, x))
             return x + self.rpe_conv(bn_lif(self.num_layers - 1, x))
         for conv, bn in zip(self.convs, self.bns, strict=True):
-            x = per_frame(lambda r, bn=bn: bn(relu(r), training=training), conv(x))
+            x = per_frame(bn_after(bn, training, relu), conv(x))
         return x + self.rpe_conv(x)
 
     def state_specs(self) -> list:

@@ -10,6 +10,7 @@ from keras import ops
 from lmuformer_keras.layers.lmu_parallel import LMUParallel
 from lmuformer_keras.models.blocks import (
     batch_norm,
+    bn_after,
     bn_step,
     lif_step,
     make_lif,
@@ -110,20 +111,17 @@ class LMUTokenMixer(keras.layers.Layer):
             self.h_bn.build((None, self.dim))
 
     def call(self, x, training: bool | None = None):
-        def bn(layer, fn=None):
-            return lambda r: layer(r if fn is None else fn(r), training=training)
-
         if self.spiking:
-            x = self.input_lif(per_frame(bn(self.input_bn), x))
-            u = self.u_lif(per_frame(bn(self.u_bn, self.encoder), x))
-            m = self.m_lif(per_frame(bn(self.m_bn), self.memory(u)))
+            x = self.input_lif(per_frame(bn_after(self.input_bn, training), x))
+            u = self.u_lif(per_frame(bn_after(self.u_bn, training, self.encoder), x))
+            m = self.m_lif(per_frame(bn_after(self.m_bn, training), self.memory(u)))
             mx = ops.concatenate([m, x], axis=-1)
-            h = self.h_lif(per_frame(bn(self.h_bn, self.hidden), mx))
+            h = self.h_lif(per_frame(bn_after(self.h_bn, training, self.hidden), mx))
         else:
             m = self.memory(per_frame(lambda r: relu(self.encoder(r)), x))
             mx = ops.concatenate([m, x], axis=-1)
             h = per_frame(lambda r: relu(self.hidden(r)), mx)
-        return per_frame(bn(self.proj_bn, self.proj), h)
+        return per_frame(bn_after(self.proj_bn, training, self.proj), h)
 
     def state_specs(self) -> list:
         specs = [spec(self.memory, "m", (self.memory_d * self.order,))]
