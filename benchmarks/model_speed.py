@@ -14,11 +14,13 @@ For each backend (each in its own process; 2 threads) and each paper preset
   (compiled: ``tf.function`` / ``jax.jit`` of the stateless call; eager torch);
 - MACs per streamed frame: ``LMUFormer.macs_per_frame()``.
 
-Side by side, in the same run (``--baseline``, on by default): a plain-PyTorch model
-shaped like the reference code (``benchmarks/reference_torch.py``: channels-first
-``nn.Conv1d``, FFT memory, GELU, a Python-loop LIF; same parameter counts), timed the
-same way (Adam, BCE, batch 32, float32, 2 threads). Ratios are ``baseline / ours``
-(> 1: ours is faster). For scale, the issue quotes the reference code itself on this
+Side by side (unless ``--no_baseline``): a plain-PyTorch model shaped like the
+reference code (``benchmarks/reference_torch.py``: channels-first ``nn.Conv1d``, FFT
+memory, GELU, a Python-loop LIF; same parameter counts), timed the same way (Adam,
+BCE, batch 32, float32, 2 threads) in the same process as each backend's model, its
+timed calls interleaved with the model's (``timing.interleaved_medians``), so the
+shared machine's drift hits both alike. Ratios are ``baseline / ours`` (> 1: ours is
+faster). For scale, the issue quotes the reference code itself on this
 kind of 2-core CPU at ~200 ms per training step and ~80 ms per inference for
 LMUFormer, ~800 ms and ~190 ms for the spiking LMUFormer.
 
@@ -71,50 +73,29 @@ def compiled_step(streaming):
     return run
 
 
-def baseline_child(args: argparse.Namespace) -> None:
-    """Times the reference-shaped PyTorch model (float32, 2 threads)."""
-    import numpy as np
+def baseline_steps(preset: str, x, y):
+    """Training step and inference of the reference-shaped PyTorch model (float32)."""
     import torch
+    from reference_torch import ReferenceLMUFormer  # beside this script
 
-    sys.path.insert(0, HERE)
-    import timing
-    from reference_torch import ReferenceLMUFormer
+    torch.manual_seed(0)
+    model = ReferenceLMUFormer(spiking=preset.startswith("spiking"))
+    opt = torch.optim.Adam(model.parameters(), 2.5e-3, betas=(0.95, 0.999))
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
-    torch.set_num_threads(2)
-    rng = np.random.default_rng(0)
-    x = torch.from_numpy(rng.normal(size=(32, 128, 128)).astype("float32"))
-    y = torch.from_numpy(np.eye(35, dtype="float32")[rng.integers(0, 35, 32)])
-    for preset in args.presets.split(","):
-        torch.manual_seed(0)
-        model = ReferenceLMUFormer(spiking=preset.startswith("spiking"))
-        opt = torch.optim.Adam(model.parameters(), 2.5e-3, betas=(0.95, 0.999))
-        loss_fn = torch.nn.BCEWithLogitsLoss()
+    def train_step():
+        model.train()
+        opt.zero_grad()
+        loss_fn(model(xt), yt).backward()
+        opt.step()
 
-        def train_step(m=model, o=opt, f=loss_fn):
-            m.train()
-            o.zero_grad()
-            f(m(x), y).backward()
-            o.step()
+    def infer():
+        model.eval()
+        with torch.no_grad():
+            model(xt)
 
-        def infer(m=model):
-            m.eval()
-            with torch.no_grad():
-                m(x)
-
-        train = timing.median_time(train_step, warmup=2, repeats=args.repeats)
-        inference = timing.median_time(infer, warmup=2, repeats=args.repeats)
-        print(
-            "RESULT "
-            + json.dumps(
-                dict(
-                    backend="baseline",
-                    preset=preset,
-                    train_ms=train * 1e3,
-                    infer_ms=inference * 1e3,
-                )
-            ),
-            flush=True,
-        )
+    return train_step, infer
 
 
 def child(args: argparse.Namespace) -> None:
@@ -125,6 +106,10 @@ def child(args: argparse.Namespace) -> None:
     import keras
     import numpy as np
 
+    if not args.no_baseline:
+        import torch
+
+        torch.set_num_threads(2)
     keras.mixed_precision.set_dtype_policy(args.dtype_policy)
 
     from lmuformer_keras.models import LMUFormer
@@ -140,14 +125,13 @@ def child(args: argparse.Namespace) -> None:
         )
         x = rng.normal(size=(32, 128, 128)).astype("float32")
         y = np.eye(35, dtype="float32")[rng.integers(0, 35, 32)]
-        train = timing.median_time(
-            lambda m=model, a=x, b=y: m.train_on_batch(a, b),
-            warmup=2,
-            repeats=args.repeats,
-        )
-        infer = timing.median_time(
-            lambda m=model, a=x: m.predict_on_batch(a), warmup=2, repeats=args.repeats
-        )
+        fns = {
+            "train": lambda m=model, a=x, b=y: m.train_on_batch(a, b),
+            "infer": lambda m=model, a=x: m.predict_on_batch(a),
+        }
+        if not args.no_baseline:
+            fns["baseline_train"], fns["baseline_infer"] = baseline_steps(preset, x, y)
+        times = timing.interleaved_medians(fns, warmup=2, repeats=args.repeats)
         streaming = StreamingModel(model)
         step = compiled_step(streaming)
         inputs = [x[:1, 0], *streaming.initial_states(1)]
@@ -159,8 +143,7 @@ def child(args: argparse.Namespace) -> None:
                     backend=keras.backend.backend(),
                     policy=args.dtype_policy,
                     preset=preset,
-                    train_ms=train * 1e3,
-                    infer_ms=infer * 1e3,
+                    **{f"{name}_ms": t * 1e3 for name, t in times.items()},
                     stream_ms=stream * 1e3,
                     macs_per_frame=model.macs_per_frame(),
                     peak_rss_mb=timing.peak_rss_mb(),
@@ -170,32 +153,17 @@ def child(args: argparse.Namespace) -> None:
         )
 
 
-def run_child(
-    backend: str,
-    args: argparse.Namespace,
-    baseline: bool = False,
-    policy: str = "float32",
-):
-    import timing  # beside this script
-
-    cmd = [sys.executable, __file__, "--baseline_child" if baseline else "--child"]
-    cmd += ["--presets", args.presets, "--repeats", str(args.repeats)]
-    cmd += ["--dtype_policy", policy]
-    results, stderr = timing.run_child(cmd, backend)
-    if not results:
-        print(f"| {backend} | failed: {stderr.strip()[-300:]} |", flush=True)
-    return results
+def ratio(r: dict, name: str) -> str:
+    """``baseline / ours`` for ``name`` ("train" or "infer"), or "-"."""
+    base = r.get(f"baseline_{name}_ms")
+    return "-" if base is None else f"{base:.0f} ms: {base / r[f'{name}_ms']:.2f}x"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--baseline_child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--backends", default="tensorflow,jax,torch")
-    parser.add_argument("--presets", default=",".join(PRESETS))
-    parser.add_argument("--repeats", type=int, default=5)
+    sys.path.insert(0, HERE)
+    import timing
+
+    parser = timing.preset_parser(__doc__, PRESETS, repeats=7)
     parser.add_argument(
         "--dtype_policy",
         default="float32",
@@ -217,36 +185,23 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    if args.baseline_child:
-        baseline_child(args)
-        return
-    base = {}
-    if not args.no_baseline:
-        for r in run_child("torch", args, baseline=True):
-            base[r["preset"]] = r
     print(
-        "| backend | policy | preset | train step | baseline / ours | inference "
-        "| baseline / ours | stream step (batch 1) | MACs/frame |"
+        "| backend | policy | preset | train step | baseline: baseline / ours "
+        "| quoted / ours | inference | baseline: baseline / ours | quoted / ours "
+        "| stream step (batch 1) | MACs/frame |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for preset, r in base.items():
-        print(
-            f"| reference-shaped PyTorch | float32 | {preset} | {r['train_ms']:.0f} ms "
-            f"| 1.0x | {r['infer_ms']:.0f} ms | 1.0x | - | - |",
-            flush=True,
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for backend, policy in [(b, p) for b in args.backends.split(",") for p in policies]:
+        extra = ("--dtype_policy", policy) + (
+            ("--no_baseline",) if args.no_baseline else ()
         )
-    runs = [(b, p) for b in args.backends.split(",") for p in policies]
-    for backend, policy in runs:
-        for r in run_child(backend, args, policy=policy):
-            b = base.get(r["preset"])
+        for r in timing.child_results(__file__, args, backend, extra):
             q_train, q_infer = QUOTED_REFERENCE_MS[r["preset"]]
-            bt = f"{b['train_ms'] / r['train_ms']:.2f}x" if b else "-"
-            bi = f"{b['infer_ms'] / r['infer_ms']:.2f}x" if b else "-"
             print(
                 f"| {backend} | {r['policy']} | {r['preset']} | {r['train_ms']:.0f} ms "
-                f"| {bt} (quoted {q_train / r['train_ms']:.2f}x) "
-                f"| {r['infer_ms']:.0f} ms "
-                f"| {bi} (quoted {q_infer / r['infer_ms']:.2f}x) "
+                f"| {ratio(r, 'train')} | {q_train / r['train_ms']:.2f}x "
+                f"| {r['infer_ms']:.0f} ms | {ratio(r, 'infer')} "
+                f"| {q_infer / r['infer_ms']:.2f}x "
                 f"| {r['stream_ms']:.2f} ms | {r['macs_per_frame']:,} |",
                 flush=True,
             )

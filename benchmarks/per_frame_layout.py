@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import statistics
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PRESETS = ("lmuformer_scv2", "spiking_lmuformer_scv2")
@@ -88,38 +86,28 @@ def child(args: argparse.Namespace) -> None:
                     model.train_on_batch(x, y)
                     model.predict_on_batch(x)
             models[layout] = (model, scope)
-        times = {k: ([], []) for k in models}
-        for _ in range(args.repeats):
-            for layout, (model, scope) in models.items():
-                with scope():
-                    t0 = time.perf_counter()
-                    model.train_on_batch(x, y)
-                    t1 = time.perf_counter()
-                    model.predict_on_batch(x)
-                    t2 = time.perf_counter()
-                times[layout][0].append(t1 - t0)
-                times[layout][1].append(t2 - t1)
+        fns = {}
+        for layout, (model, scope) in models.items():
+            fns[f"{layout}_train"] = timing.scoped(
+                lambda m=model: m.train_on_batch(x, y), scope
+            )
+            fns[f"{layout}_infer"] = timing.scoped(
+                lambda m=model: m.predict_on_batch(x), scope
+            )
+        times = timing.interleaved_medians(fns, warmup=0, repeats=args.repeats)
         result = dict(backend=keras.backend.backend(), preset=preset)
-        for layout, (train, infer) in times.items():
-            result[f"{layout}_train_ms"] = statistics.median(train) * 1e3
-            result[f"{layout}_infer_ms"] = statistics.median(infer) * 1e3
+        result.update({f"{name}_ms": t * 1e3 for name, t in times.items()})
         print("RESULT " + json.dumps(result), flush=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--backends", default="tensorflow,jax,torch")
-    parser.add_argument("--presets", default=",".join(PRESETS))
-    parser.add_argument("--repeats", type=int, default=8)
-    args = parser.parse_args()
+    sys.path.insert(0, HERE)
+    import timing
+
+    args = timing.preset_parser(__doc__, PRESETS, repeats=8).parse_args()
     if args.child:
         child(args)
         return
-    sys.path.insert(0, HERE)
-    import timing
 
     print(
         "| backend | preset | train rows / frames | frames / rows "
@@ -127,12 +115,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|")
     for backend in args.backends.split(","):
-        cmd = [sys.executable, __file__, "--child", "--presets", args.presets]
-        cmd += ["--repeats", str(args.repeats)]
-        results, stderr = timing.run_child(cmd, backend)
-        if not results:
-            print(f"| {backend} | failed: {stderr.strip()[-300:]} |", flush=True)
-        for r in results:
+        for r in timing.child_results(__file__, args, backend):
             print(
                 f"| {backend} | {r['preset']} "
                 f"| {r['rows_train_ms']:.0f} / {r['frames_train_ms']:.0f} ms "

@@ -34,6 +34,34 @@ def set_threads(n: int = 2) -> None:
         torch.set_num_threads(n)
 
 
+def preset_parser(doc: str, presets: tuple[str, ...], repeats: int):
+    """The command line the preset benchmarks share: ``--backends``, ``--presets``,
+    ``--repeats`` and the hidden ``--child`` flag of their per-backend processes."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--backends", default="tensorflow,jax,torch")
+    parser.add_argument("--presets", default=",".join(presets))
+    parser.add_argument("--repeats", type=int, default=repeats)
+    return parser
+
+
+def child_results(script: str, args, backend: str, extra: tuple[str, ...] = ()):
+    """Runs ``script --child`` (same presets and repeats) under ``backend``.
+
+    Returns its results; prints a table row with the error when there are none.
+    """
+    cmd = [sys.executable, script, "--child", "--presets", args.presets]
+    cmd += ["--repeats", str(args.repeats), *extra]
+    results, stderr = run_child(cmd, backend)
+    if not results:
+        print(f"| {backend} | failed: {stderr.strip()[-300:]} |", flush=True)
+    return results
+
+
 def run_child(cmd: list[str], backend: str) -> tuple[list[dict], str]:
     """Runs a benchmark child process under ``backend``.
 
@@ -118,3 +146,34 @@ def median_time(fn: Callable[[], object], warmup: int = 2, repeats: int = 5) -> 
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def scoped(fn: Callable[[], object], scope) -> Callable[[], object]:
+    """``fn`` run inside a fresh ``scope()`` context (also while TF / JAX trace it)."""
+
+    def run():
+        with scope():
+            return fn()
+
+    return run
+
+
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], warmup: int = 2, repeats: int = 5
+) -> dict[str, float]:
+    """Median wall time (seconds) of each function, their timed calls interleaved.
+
+    Every repeat calls each function once, in turn, so that drift of a shared machine
+    (other jobs, clock changes) hits all of them alike and their ratios stay
+    meaningful even when the absolute times move.
+    """
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}

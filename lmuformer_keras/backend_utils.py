@@ -84,6 +84,67 @@ def lif_scan_without_autograd(x, v0, decay: float, v_threshold: float, v_reset: 
     return spikes, v
 
 
+def fused_batch_norm_training(x, gamma, beta, epsilon: float):
+    """Training-mode batch normalization of ``(rows, channels)`` in one fused kernel.
+
+        y = gamma * (x - mean) / sqrt(var + epsilon) + beta
+
+    with the ``mean`` and biased ``var`` of each channel over the rows: the
+    math of ``keras.layers.BatchNormalization``, whose Keras ops take about ten
+    elementwise passes forward and backward where these kernels take one each
+    (2-4x faster on ``(4096, 1024)``; ``benchmarks/batch_norm_speed.py``):
+
+    - torch: ``torch.nn.functional.batch_norm``;
+    - TensorFlow: ``FusedBatchNormV3`` (``tf.compat.v1.nn.fused_batch_norm``), the
+      rows seen as a ``(1, 1, rows, channels)`` image.
+
+    Args:
+        x: ``(rows, channels)``, float32.
+        gamma: ``(channels,)`` or ``None``.
+        beta: ``(channels,)`` or ``None``.
+        epsilon: Added to the variance.
+
+    Returns:
+        ``(y, mean, var)`` (``mean`` and ``var`` without gradient, for the moving
+        statistics), or ``None`` on JAX, whose compiler fuses the Keras ops itself,
+        and for other ranks: the caller uses the Keras ops.
+    """
+    backend = keras.backend.backend()
+    if len(x.shape) != 2:
+        return None
+    if backend == "torch":
+        import torch
+
+        rows, channels = x.shape
+        if rows < 2:  # torch refuses to train on one value per channel; Keras does.
+            return None
+        # momentum 1 makes torch write this batch's mean and unbiased variance into
+        # the zero buffers (0 * 0 + 1 * stat): one kernel computes the statistics.
+        mean = torch.zeros(channels, dtype=x.dtype, device=x.device)
+        var = torch.zeros(channels, dtype=x.dtype, device=x.device)
+        y = torch.nn.functional.batch_norm(
+            x, mean, var, gamma, beta, training=True, momentum=1.0, eps=epsilon
+        )
+        return y, mean, var * ((rows - 1) / rows)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        rows, channels = tf.shape(x)[0], x.shape[1]
+        ones = tf.ones((channels,), x.dtype)
+        y, mean, var = tf.compat.v1.nn.fused_batch_norm(
+            tf.reshape(x, (1, 1, rows, channels)),
+            ones if gamma is None else gamma,
+            tf.zeros_like(ones) if beta is None else beta,
+            epsilon=epsilon,
+            is_training=True,
+        )
+        # FusedBatchNormV3 returns the unbiased variance.
+        n = tf.cast(rows, x.dtype)
+        var = tf.stop_gradient(var) * tf.maximum(n - 1.0, 0.0) / n
+        return tf.reshape(y, tf.shape(x)), tf.stop_gradient(mean), var
+    return None
+
+
 def _tf_time_scan(step, x, v0):
     import tensorflow as tf
 

@@ -1,0 +1,61 @@
+"""BatchNormalization of per-frame rows with the backend's fused training kernel."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from lmuformer_keras import backend_utils
+
+
+@keras.saving.register_keras_serializable(package="lmuformer_keras")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` that trains through a fused kernel.
+
+    The same layer, weights and math::
+
+        y = gamma * (x - mean) / sqrt(var + epsilon) + beta
+
+    (batch statistics while training, moving statistics otherwise). On TensorFlow
+    and torch, training on ``(rows, channels)`` inputs (how the LMUFormer blocks
+    apply it, see ``models.blocks.per_frame``) runs the backend's fused kernel, one
+    forward and one backward
+    (:func:`lmuformer_keras.backend_utils.fused_batch_norm_training`), where the
+    Keras ops take a chain of elementwise passes: the paper presets' training step is
+    about 10-15% faster (``benchmarks/batch_norm_speed.py``). Every other case (JAX,
+    other ranks, masks, renorm, synchronized statistics, inference) is
+    ``keras.layers.BatchNormalization.call``. The moving statistics follow Keras'
+    rule (biased batch variance), not PyTorch's.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        fusable = (
+            training
+            and self.trainable
+            and mask is None
+            and not self.renorm
+            and not self.synchronized
+            and len(inputs.shape) == 2
+            and self.axis in (-1, 1)
+        )
+        if not fusable:
+            return super().call(inputs, training=training, mask=mask)
+        x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        fused = backend_utils.fused_batch_norm_training(
+            x,
+            None if self.gamma is None else ops.cast(self.gamma, x.dtype),
+            None if self.beta is None else ops.cast(self.beta, x.dtype),
+            float(self.epsilon),
+        )
+        if fused is None:
+            return super().call(inputs, training=training, mask=mask)
+        y, mean, var = fused
+        self.moving_mean.assign(
+            ops.cast(self.moving_mean, x.dtype) * self.momentum
+            + mean * (1.0 - self.momentum)
+        )
+        self.moving_variance.assign(
+            ops.cast(self.moving_variance, x.dtype) * self.momentum
+            + var * (1.0 - self.momentum)
+        )
+        return ops.cast(y, self.compute_dtype)
