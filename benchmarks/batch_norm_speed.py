@@ -1,10 +1,10 @@
-"""FusedBatchNormalization against keras.layers.BatchNormalization, side by side.
+"""The library's BatchNormalization against Keras', side by side.
 
 Usage:
     python benchmarks/batch_norm_speed.py                     # all backends
     python benchmarks/batch_norm_speed.py --backends torch --repeats 12
 
-The model blocks use ``lmuformer_keras.layers.FusedBatchNormalization``: while training
+The model blocks use ``lmuformer_keras.layers.BatchNormalization``: while training
 on TensorFlow and torch it runs the backend's fused batch-norm kernel
 (``backend_utils.fused_batch_norm_training``) where ``keras.layers.BatchNormalization``
 runs a chain of elementwise Keras ops. This script times, in one process per backend
@@ -12,7 +12,7 @@ runs a chain of elementwise Keras ops. This script times, in one process per bac
 
 - layer: forward + backward of ``sum(BN(x)^2)`` on ``(4096, channels)`` rows (batch 32
   x 128 frames), ``keras.layers.BatchNormalization`` against
-  ``FusedBatchNormalization``;
+  ``lmuformer_keras.layers.BatchNormalization``;
 - model: ``train_on_batch`` and ``predict_on_batch`` of the paper presets (batch 32,
   128 x 128, float32) as the library builds them ("library") and with the Keras
   BatchNormalization ops instead ("keras_bn").
@@ -35,17 +35,17 @@ PRESETS = ("lmuformer_scv2", "spiking_lmuformer_scv2")
 
 @contextlib.contextmanager
 def keras_bn_ops():
-    """FusedBatchNormalization runs ``keras.layers.BatchNormalization.call`` inside."""
+    """The library's BatchNormalization runs Keras' ``call`` inside."""
     import keras
 
-    from lmuformer_keras.layers.fused_batch_norm import FusedBatchNormalization
+    from lmuformer_keras.layers.batch_normalization import BatchNormalization
 
-    fused_call = FusedBatchNormalization.call
-    FusedBatchNormalization.call = keras.layers.BatchNormalization.call
+    fused_call = BatchNormalization.call
+    BatchNormalization.call = keras.layers.BatchNormalization.call
     try:
         yield
     finally:
-        FusedBatchNormalization.call = fused_call
+        BatchNormalization.call = fused_call
 
 
 def layer_times(repeats: int) -> list[dict]:
@@ -53,14 +53,14 @@ def layer_times(repeats: int) -> list[dict]:
     import numpy as np
     import timing
 
-    from lmuformer_keras.layers.fused_batch_norm import FusedBatchNormalization
+    from lmuformer_keras.layers.batch_normalization import BatchNormalization
 
     results = []
     for channels in (256, 1024):
         x = np.random.default_rng(0).normal(size=(4096, channels)).astype("float32")
         fns = {}
         for name, cls in (
-            ("library", FusedBatchNormalization),
+            ("library", BatchNormalization),
             ("keras_bn", keras.layers.BatchNormalization),
         ):
             layer = cls(momentum=0.9, epsilon=1e-5)

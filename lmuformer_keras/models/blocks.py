@@ -20,7 +20,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from lmuformer_keras.layers.fused_batch_norm import FusedBatchNormalization
+from lmuformer_keras.layers.batch_normalization import BatchNormalization
 from lmuformer_keras.layers.lif import LIF
 
 
@@ -33,9 +33,9 @@ class StateSpec:
     dtype: str = "float32"
 
 
-def batch_norm(name: str) -> FusedBatchNormalization:
+def batch_norm(name: str) -> BatchNormalization:
     """BatchNormalization as PyTorch's BatchNorm1d (momentum 0.1, eps 1e-5)."""
-    return FusedBatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+    return BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
 
 def make_lif(name: str, lif_config: dict[str, Any], **overrides: Any) -> LIF:

@@ -1,4 +1,4 @@
-"""FusedBatchNormalization equals keras.layers.BatchNormalization (all backends)."""
+"""lmuformer_keras.layers.BatchNormalization equals Keras' (all backends)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lmuformer_keras import backend_utils
-from lmuformer_keras.layers.fused_batch_norm import FusedBatchNormalization
+from lmuformer_keras.layers.batch_normalization import BatchNormalization
 
 from grad_utils import grad
 
@@ -17,14 +17,14 @@ LAYOUTS = {"rows": ((96, 6), -1), "channels_first": ((4, 6, 24), 1)}
 
 
 def _pair(shape, axis, seed=0):
-    """A Keras BatchNormalization and a FusedBatchNormalization with equal weights."""
+    """Keras' BatchNormalization and the library's, with equal weights."""
     rng = np.random.default_rng(seed)
     channels = shape[axis]
     build_shape = tuple(
         None if i != axis % len(shape) else s for i, s in enumerate(shape)
     )
     layers = []
-    for cls in (keras.layers.BatchNormalization, FusedBatchNormalization):
+    for cls in (keras.layers.BatchNormalization, BatchNormalization):
         layer = cls(axis=axis, momentum=0.9, epsilon=1e-5)
         layer.build(build_shape)
         layers.append(layer)
@@ -116,11 +116,11 @@ def test_mixed_bfloat16():
 
 
 def test_serialization_round_trip():
-    layer = FusedBatchNormalization(axis=1, momentum=0.8, epsilon=1e-4, name="bn")
+    layer = BatchNormalization(axis=1, momentum=0.8, epsilon=1e-4, name="bn")
     restored = keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(layer)
     )
-    assert type(restored) is FusedBatchNormalization
+    assert type(restored) is BatchNormalization
     assert restored.get_config() == layer.get_config()
 
 
@@ -133,3 +133,41 @@ def test_one_row_trains_as_keras():
         keras.ops.convert_to_numpy(reference(x, training=True)),
         atol=1e-4,  # Keras' E[x^2] - E[x]^2 cancels to a few 1e-7 of variance here
     )
+
+
+@keras.saving.register_keras_serializable(package="lmuformer_keras_tests")
+class _BatchNormList(keras.layers.Layer):
+    """Two BatchNormalizations in a list, as the patch embedding keeps them."""
+
+    def __init__(self, library: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.library = library
+        cls = BatchNormalization if library else keras.layers.BatchNormalization
+        self.bns = [cls(name=f"bn{i}") for i in range(2)]
+
+    def build(self, input_shape):
+        for bn in self.bns:
+            bn.build(input_shape)
+
+    def call(self, x, training=None):
+        for bn in self.bns:
+            x = bn(x, training=training)
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "library": self.library}
+
+
+def test_loads_models_saved_with_keras_batch_normalization(tmp_path):
+    """Saved before the blocks used this layer: the weights still load."""
+    old = keras.Sequential([keras.Input((3,)), _BatchNormList(library=False)])
+    rng = np.random.default_rng(5)
+    values = [rng.normal(size=w.shape).astype("float32") for w in old.weights]
+    old.set_weights(values)
+    path = str(tmp_path / "old.keras")
+    old.save(path)
+    new = keras.Sequential([keras.Input((3,)), _BatchNormList(library=True)])
+    new.load_weights(path)
+    assert all(isinstance(bn, BatchNormalization) for bn in new.layers[0].bns)
+    for a, b in zip(new.weights, values, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), b)

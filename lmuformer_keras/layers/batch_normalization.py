@@ -9,7 +9,7 @@ from lmuformer_keras import backend_utils
 
 
 @keras.saving.register_keras_serializable(package="lmuformer_keras")
-class FusedBatchNormalization(keras.layers.BatchNormalization):
+class BatchNormalization(keras.layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` that trains through a fused kernel.
 
     The same layer, weights and math::
@@ -22,10 +22,14 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     forward and one backward
     (:func:`lmuformer_keras.backend_utils.fused_batch_norm_training`), where the
     Keras ops take a chain of elementwise passes: the paper presets' training step is
-    about 10-15% faster (``benchmarks/batch_norm_speed.py``). Every other case (JAX,
+    about 10% faster (``benchmarks/batch_norm_speed.py``). Every other case (JAX,
     other ranks, masks, renorm, synchronized statistics, inference) is
     ``keras.layers.BatchNormalization.call``. The moving statistics follow Keras'
     rule (biased batch variance), not PyTorch's.
+
+    It has Keras' class name on purpose: Keras files the weights of layers kept in a
+    list under their class name, so models saved with ``keras.layers``'
+    BatchNormalization load into this one unchanged.
     """
 
     def call(self, inputs, training=None, mask=None):
