@@ -12,6 +12,12 @@ on rank 3), both models in one process (2 threads, batch 32, 128 x 128, float32)
 timed calls interleaved so that the shared machine's drift hits both alike. Printed:
 median training step (``train_on_batch``) and inference (``predict_on_batch``) of
 each, and frames / rows (> 1: rows is faster).
+
+The blocks' BatchNormalization (``lmuformer_keras.layers.BatchNormalization``) runs its
+fused training kernel on rows only; on rank 3 it runs Keras' ops. So on TensorFlow and
+torch the "frames" training step also pays for Keras' batch-norm ops, and frames / rows
+there includes the fused kernel's gain (``benchmarks/batch_norm_speed.py`` measures
+that alone); on JAX both variants run Keras' ops.
 """
 
 from __future__ import annotations

@@ -6,4 +6,4 @@ from lmuformer_keras.layers.lmu_cell import LMUCell
 from lmuformer_keras.layers.lmu_parallel import LMUParallel
 from lmuformer_keras.layers.spike_activation import SpikeActivation
 
-__all__ = ["LIF", "BatchNormalization", "LMUCell", "LMUParallel", "SpikeActivation"]
+__all__ = ["BatchNormalization", "LIF", "LMUCell", "LMUParallel", "SpikeActivation"]
