@@ -3,6 +3,7 @@
 Usage:
     python benchmarks/mixed_precision_accuracy.py                 # all backends
     python benchmarks/mixed_precision_accuracy.py --backends torch --seeds 0,1
+    python benchmarks/mixed_precision_accuracy.py --spiking      # spiking variant
 
 ``model_speed.py`` times the paper presets with Keras' ``mixed_bfloat16`` policy
 (bfloat16 compute, float32 variables). This script checks what that costs in accuracy
@@ -37,9 +38,10 @@ def child(args: argparse.Namespace) -> None:
     from lmuformer_keras.models import LMUFormer
 
     ds = mnist1d()
-    keras.mixed_precision.set_dtype_policy(args.policy)
     keras.utils.set_random_seed(args.seed)
-    model = LMUFormer.from_preset("lmuformer_mnist1d")
+    model = LMUFormer.from_preset(
+        "lmuformer_mnist1d", spiking=args.spiking, dtype=args.policy
+    )
     model.compile(
         keras.optimizers.Adam(2e-3),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -47,11 +49,7 @@ def child(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     model.fit(ds.x_train, ds.y_train, batch_size=64, epochs=args.epochs, verbose=0)
     seconds = time.perf_counter() - start
-    keras.mixed_precision.set_dtype_policy("float32")
-    exported = LMUFormer.from_preset("lmuformer_mnist1d")
-    exported(ds.x_test[:2])
-    exported.set_weights(model.get_weights())
-    logits = exported.predict(ds.x_test, verbose=0)
+    logits = model.with_dtype_policy("float32").predict(ds.x_test, verbose=0)
     accuracy = float(np.mean(np.argmax(logits, -1) == ds.y_test))
     result = dict(accuracy=accuracy, train_s=seconds)
     print("RESULT " + json.dumps(result), flush=True)
@@ -67,6 +65,9 @@ def main() -> None:
     parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument(
+        "--spiking", action="store_true", help="The spiking variant of the preset."
+    )
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -83,6 +84,7 @@ def main() -> None:
             for seed in seeds:
                 cmd = [sys.executable, __file__, "--child", "--policy", policy]
                 cmd += ["--seed", str(seed), "--epochs", str(args.epochs)]
+                cmd += ["--spiking"] if args.spiking else []
                 results, stderr = timing.run_child(cmd, backend)
                 if not results:
                     print(f"| {backend} | {policy} | failed: {stderr.strip()[-300:]} |")

@@ -3,9 +3,12 @@
 Usage:
     python benchmarks/model_speed.py                       # all backends
     python benchmarks/model_speed.py --backends jax --repeats 3
+    python benchmarks/model_speed.py --presets lmuformer_tiny_kws \
+        --dtype_policy float32,mixed_bfloat16              # any preset, no baseline
 
 For each backend (each in its own process; 2 threads) and each paper preset
-(``lmuformer_scv2``, ``spiking_lmuformer_scv2``; batch 32, 128 frames x 128 mel):
+(``lmuformer_scv2``, ``spiking_lmuformer_scv2``; batch 32, 128 frames x 128 mel;
+other presets: batch 32 of their own input shape):
 
 - train step: ``model.train_on_batch`` (forward, BCE-with-logits loss on one-hot
   labels as the paper, backward, Adam), Keras' compiled train function;
@@ -24,10 +27,11 @@ faster). For scale, the issue quotes the reference code itself on this
 kind of 2-core CPU at ~200 ms per training step and ~80 ms per inference for
 LMUFormer, ~800 ms and ~190 ms for the spiking LMUFormer.
 
-``--dtype_policy mixed_bfloat16`` (or ``float32,mixed_bfloat16`` for both, side by
-side) times the Keras model with bfloat16 compute and float32 variables
-(``keras.mixed_precision``; the CPU here has AVX512-BF16); the baseline always runs
-in float32, as the reference.
+``--dtype_policy mixed_bfloat16`` times the Keras model with bfloat16 compute and
+float32 variables (``LMUFormer.from_preset(..., dtype=policy)``; the CPU here has
+AVX512-BF16); ``float32,mixed_bfloat16`` times one model per policy in the same
+process, interleaved with each other and with the baseline, which always runs in
+float32, as the reference.
 """
 
 from __future__ import annotations
@@ -110,53 +114,71 @@ def child(args: argparse.Namespace) -> None:
         import torch
 
         torch.set_num_threads(2)
-    keras.mixed_precision.set_dtype_policy(args.dtype_policy)
 
     from lmuformer_keras.models import LMUFormer
     from lmuformer_keras.streaming import StreamingModel
 
     rng = np.random.default_rng(0)
+    policies = args.dtype_policy.split(",")
     for preset in args.presets.split(","):
-        keras.utils.set_random_seed(0)
-        model = LMUFormer.from_preset(preset)
-        model.compile(
-            keras.optimizers.Adam(2.5e-3, beta_1=0.95, beta_2=0.999),
-            keras.losses.BinaryCrossentropy(from_logits=True),
-        )
-        x = rng.normal(size=(32, 128, 128)).astype("float32")
-        y = np.eye(35, dtype="float32")[rng.integers(0, 35, 32)]
-        fns = {
-            "train": lambda m=model, a=x, b=y: m.train_on_batch(a, b),
-            "infer": lambda m=model, a=x: m.predict_on_batch(a),
-        }
-        if not args.no_baseline:
+        models = {}
+        for policy in policies:
+            keras.utils.set_random_seed(0)
+            model = LMUFormer.from_preset(preset, dtype=policy)
+            model.compile(
+                keras.optimizers.Adam(2.5e-3, beta_1=0.95, beta_2=0.999),
+                keras.losses.BinaryCrossentropy(from_logits=True),
+            )
+            models[policy] = model
+        shape = (32, model.num_frames, model.num_features)
+        x = rng.normal(size=shape).astype("float32")
+        y = np.eye(model.num_classes, dtype="float32")
+        y = y[rng.integers(0, model.num_classes, 32)]
+        fns = {}
+        for policy, model in models.items():
+            fns[f"{policy}/train"] = lambda m=model, a=x, b=y: m.train_on_batch(a, b)
+            fns[f"{policy}/infer"] = lambda m=model, a=x: m.predict_on_batch(a)
+        if not args.no_baseline and preset in QUOTED_REFERENCE_MS:
             fns["baseline_train"], fns["baseline_infer"] = baseline_steps(preset, x, y)
         times = timing.interleaved_medians(fns, warmup=2, repeats=args.repeats)
-        streaming = StreamingModel(model)
-        step = compiled_step(streaming)
-        inputs = [x[:1, 0], *streaming.initial_states(1)]
-        stream = timing.median_time(lambda f=step, a=inputs: f(a), warmup=3, repeats=50)
-        print(
-            "RESULT "
-            + json.dumps(
-                dict(
-                    backend=keras.backend.backend(),
-                    policy=args.dtype_policy,
-                    preset=preset,
-                    **{f"{name}_ms": t * 1e3 for name, t in times.items()},
-                    stream_ms=stream * 1e3,
-                    macs_per_frame=model.macs_per_frame(),
-                    peak_rss_mb=timing.peak_rss_mb(),
-                )
-            ),
-            flush=True,
-        )
+        baseline = {k: v for k, v in times.items() if k.startswith("baseline_")}
+        for policy, model in models.items():
+            streaming = StreamingModel(model)
+            step = compiled_step(streaming)
+            inputs = [x[:1, 0], *streaming.initial_states(1)]
+            stream = timing.median_time(
+                lambda f=step, a=inputs: f(a), warmup=3, repeats=50
+            )
+            ours = {
+                "train": times[f"{policy}/train"],
+                "infer": times[f"{policy}/infer"],
+            }
+            print(
+                "RESULT "
+                + json.dumps(
+                    dict(
+                        backend=keras.backend.backend(),
+                        policy=policy,
+                        preset=preset,
+                        **{f"{k}_ms": t * 1e3 for k, t in {**ours, **baseline}.items()},
+                        stream_ms=stream * 1e3,
+                        macs_per_frame=model.macs_per_frame(),
+                        peak_rss_mb=timing.peak_rss_mb(),
+                    )
+                ),
+                flush=True,
+            )
 
 
 def ratio(r: dict, name: str) -> str:
     """``baseline / ours`` for ``name`` ("train" or "infer"), or "-"."""
     base = r.get(f"baseline_{name}_ms")
     return "-" if base is None else f"{base:.0f} ms: {base / r[f'{name}_ms']:.2f}x"
+
+
+def quoted(reference_ms: float | None, ms: float) -> str:
+    """``quoted reference / ours``, or "-" for presets the issue quotes no time for."""
+    return "-" if reference_ms is None else f"{reference_ms / ms:.2f}x"
 
 
 def main() -> None:
@@ -191,17 +213,17 @@ def main() -> None:
         "| stream step (batch 1) | MACs/frame |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for backend, policy in [(b, p) for b in args.backends.split(",") for p in policies]:
-        extra = ("--dtype_policy", policy) + (
+    for backend in args.backends.split(","):
+        extra = ("--dtype_policy", args.dtype_policy) + (
             ("--no_baseline",) if args.no_baseline else ()
         )
         for r in timing.child_results(__file__, args, backend, extra):
-            q_train, q_infer = QUOTED_REFERENCE_MS[r["preset"]]
+            q_train, q_infer = QUOTED_REFERENCE_MS.get(r["preset"], (None, None))
             print(
                 f"| {backend} | {r['policy']} | {r['preset']} | {r['train_ms']:.0f} ms "
-                f"| {ratio(r, 'train')} | {q_train / r['train_ms']:.2f}x "
+                f"| {ratio(r, 'train')} | {quoted(q_train, r['train_ms'])} "
                 f"| {r['infer_ms']:.0f} ms | {ratio(r, 'infer')} "
-                f"| {q_infer / r['infer_ms']:.2f}x "
+                f"| {quoted(q_infer, r['infer_ms'])} "
                 f"| {r['stream_ms']:.2f} ms | {r['macs_per_frame']:,} |",
                 flush=True,
             )

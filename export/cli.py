@@ -217,6 +217,7 @@ def run(
         model = keras.models.load_model(model_path, compile=False)
     except Exception as error:
         raise ExportError(f"--model {model_path}: cannot load: {error}") from error
+    model = _float32(model, model_path)
     streaming = build_streaming_model(model, streaming_factory, source=model_path)
 
     from .calibration import check_clips
@@ -238,6 +239,24 @@ def run(
         test_y=y_test,
         **export_kwargs,
     )
+
+
+def _float32(model, model_path: str):
+    """The model in float32: the step graph is converted from float32 ops."""
+    policy = getattr(model, "dtype_policy", None)
+    if policy is None or policy.name == "float32":
+        return model
+    if not hasattr(model, "with_dtype_policy"):
+        raise ExportError(
+            f"--model {model_path}: computes under dtype policy {policy.name!r}; "
+            "export needs a float32 model"
+        )
+    print(
+        f"{PROG}: --model {model_path} was saved under dtype policy "
+        f"{policy.name!r}; exporting its float32 copy (same weights)",
+        flush=True,
+    )
+    return model.with_dtype_policy("float32")
 
 
 def _needs_reexec() -> bool:

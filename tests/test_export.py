@@ -891,6 +891,26 @@ def test_cli_rejects_mis_shaped_calibration(plain, capsys):
     assert "Traceback" not in stderr
 
 
+def test_cli_exports_a_mixed_precision_model_as_its_float32_copy(plain):
+    """A model saved under mixed_bfloat16 (its variables are float32) exports as its
+    float32 copy: the same int8 model, byte for byte."""
+    folder = plain["folder"]
+    mixed = plain["model"].with_dtype_policy("mixed_bfloat16")
+    mixed.save(str(folder / "mixed.keras"))
+    result = _cli(
+        [
+            f"--model={folder / 'mixed.keras'}",
+            f"--calibration={folder / 'cal.npz'}",
+            f"--out={folder / 'out_mixed'}",
+            "--max_tflm_clips=2",
+        ]
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "dtype policy 'mixed_bfloat16'; exporting its float32 copy" in result.stdout
+    with open(folder / "out_mixed" / "model.tflite", "rb") as f:
+        assert f.read() == _read(plain, "model.tflite")
+
+
 def test_cli_usage_errors():
     result = _cli(["--model=m.keras"])
     assert result.returncode == 2

@@ -226,6 +226,58 @@ def test_fit_lowers_loss(spiking):
     assert losses[-1] < 0.8 * losses[0], losses
 
 
+@pytest.mark.parametrize("spiking", [False, True])
+def test_dtype_policy_reaches_every_layer(tmp_path, spiking):
+    """``dtype="mixed_bfloat16"`` makes every layer compute in bfloat16 with float32
+    variables, survives a save/load, and ``with_dtype_policy("float32")`` gives the
+    float32 model with the same weights."""
+    mixed = LMUFormer.from_preset(
+        "lmuformer_tiny_kws", spiking=spiking, dim=8, order=8, dtype="mixed_bfloat16"
+    )
+    assert {layer.dtype_policy.name for layer in mixed._flatten_layers()} == {
+        "mixed_bfloat16"
+    }
+    assert {keras.backend.standardize_dtype(w.dtype) for w in mixed.weights} == {
+        "float32"
+    }
+    x = np.random.default_rng(0).normal(size=(2, 49, 40)).astype("float32")
+    y = mixed(x)
+    assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
+    stream = StreamingModel(mixed)  # the step graph follows the model's policy
+    outputs = stream.step_model([x[:, 0], *stream.initial_states(2)])
+    assert keras.backend.standardize_dtype(outputs[0].dtype) == "bfloat16"
+    path = str(tmp_path / "mixed.keras")
+    mixed.save(path)
+    loaded = keras.models.load_model(path)
+    assert {layer.dtype_policy.name for layer in loaded._flatten_layers()} == {
+        "mixed_bfloat16"
+    }
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(y)
+    )
+    plain = mixed.with_dtype_policy("float32")
+    assert {layer.dtype_policy.name for layer in plain._flatten_layers()} == {"float32"}
+    for a, b in zip(mixed.weights, plain.weights, strict=True):
+        assert a.path == b.path
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
+        )
+    if not spiking:  # the same function, up to bfloat16 rounding
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(plain(x)),
+            keras.ops.convert_to_numpy(keras.ops.cast(y, "float32")),
+            rtol=0.05,
+            atol=0.05,
+        )
+    mixed.compile(
+        optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True)
+    )
+    loss = mixed.train_on_batch(x, np.eye(12, dtype="float32")[[0, 1]])
+    assert np.isfinite(loss)
+    with pytest.raises(ValueError, match="with_dtype_policy: dtype_policy='float31'"):
+        mixed.with_dtype_policy("float31")
+
+
 def test_wrong_input_shapes():
     model = small_model(False)
     with pytest.raises(ValueError, match=r"\(batch, time, 5\)"):

@@ -147,6 +147,28 @@ def test_resume_continues_like_an_uninterrupted_run(smoke, tmp_path, capsys):
     assert "differs in ['learning_rate']" in capsys.readouterr().err
 
 
+def test_mixed_bfloat16_training_saves_a_float32_model(smoke, tmp_path, capsys):
+    data_dir, _ = smoke
+    out = str(tmp_path / "mixed")
+    args = _kws_args(data_dir, out, "--epochs=1", "--dtype_policy=mixed_bfloat16")
+    assert cli.main(args) == 0
+    assert "dtype policy mixed_bfloat16" in capsys.readouterr().out
+    model = keras.saving.load_model(os.path.join(out, "model.keras"))
+    assert {layer.dtype_policy.name for layer in model._flatten_layers()} == {"float32"}
+    with open(os.path.join(out, "metrics.json")) as fh:
+        metrics = json.load(fh)
+    assert metrics["config"]["flags"]["dtype_policy"] == "mixed_bfloat16"
+    assert metrics["streaming"]["verified"]
+    # resuming it in float32 is another configuration
+    args = _kws_args(data_dir, out, "--epochs=2", "--resume")
+    assert cli.main(args) == 1
+    assert "differs in ['dtype_policy']" in capsys.readouterr().err
+    # the dtype policy is a flag, not a preset override
+    args = _kws_args(data_dir, out, "--override=dtype='mixed_bfloat16'")
+    assert cli.main(args) == 2
+    assert "--dtype_policy" in capsys.readouterr().err
+
+
 def test_bad_flags_name_the_flag_and_value(tmp_path, capsys):
     out = str(tmp_path / "o")
     assert cli.main([PROG, "--preset=nosuch_preset", f"--out={out}"]) == 2

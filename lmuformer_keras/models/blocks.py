@@ -33,14 +33,16 @@ class StateSpec:
     dtype: str = "float32"
 
 
-def batch_norm(name: str) -> BatchNormalization:
+def batch_norm(name: str, dtype: Any = None) -> BatchNormalization:
     """BatchNormalization as PyTorch's BatchNorm1d (momentum 0.1, eps 1e-5)."""
-    return BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+    return BatchNormalization(momentum=0.9, epsilon=1e-5, name=name, dtype=dtype)
 
 
-def make_lif(name: str, lif_config: dict[str, Any], **overrides: Any) -> LIF:
+def make_lif(
+    name: str, lif_config: dict[str, Any], dtype: Any = None, **overrides: Any
+) -> LIF:
     """A LIF layer from the model's shared neuron configuration."""
-    return LIF(name=name, **{**lif_config, **overrides})
+    return LIF(name=name, dtype=dtype, **{**lif_config, **overrides})
 
 
 def lif_step(lif: LIF, x_t, v):

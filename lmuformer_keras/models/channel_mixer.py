@@ -50,13 +50,15 @@ class ChannelMixer(keras.layers.Layer):
         self.hidden_dim = int(hidden_dim)
         self.spiking = bool(spiking)
         self.lif_config = dict(lif_config or {})
-        self.fc1 = keras.layers.Dense(self.hidden_dim, name="fc1")
-        self.fc2 = keras.layers.Dense(self.dim, name="fc2")
-        self.bn1 = batch_norm("bn1")
-        self.bn2 = batch_norm("bn2")
+        self.fc1 = keras.layers.Dense(
+            self.hidden_dim, name="fc1", dtype=self.dtype_policy
+        )
+        self.fc2 = keras.layers.Dense(self.dim, name="fc2", dtype=self.dtype_policy)
+        self.bn1 = batch_norm("bn1", self.dtype_policy)
+        self.bn2 = batch_norm("bn2", self.dtype_policy)
         if self.spiking:
-            self.lif1 = make_lif("lif1", self.lif_config)
-            self.lif2 = make_lif("lif2", self.lif_config)
+            self.lif1 = make_lif("lif1", self.lif_config, self.dtype_policy)
+            self.lif2 = make_lif("lif2", self.lif_config, self.dtype_policy)
 
     def build(self, input_shape: tuple) -> None:
         # Every layer but the LIFs runs per frame, on (batch * time, channels) rows.

@@ -39,10 +39,12 @@ class ClassifierHead(keras.layers.Layer):
         self.num_classes = int(num_classes)
         self.spiking = bool(spiking)
         self.lif_config = dict(lif_config or {})
-        self.fc = keras.layers.Dense(self.num_classes, name="fc")
+        self.fc = keras.layers.Dense(
+            self.num_classes, name="fc", dtype=self.dtype_policy
+        )
         if self.spiking:
-            self.bn = batch_norm("bn")
-            self.lif = make_lif("lif", self.lif_config)
+            self.bn = batch_norm("bn", self.dtype_policy)
+            self.lif = make_lif("lif", self.lif_config, self.dtype_policy)
 
     def build(self, input_shape: tuple) -> None:
         self.dim = int(input_shape[-1])

@@ -57,7 +57,10 @@ class LMUFormer(keras.Model):
             with the model for export and apps.
         num_frames: Nominal frames per clip (for documentation, presets and
             benchmarks; any length is accepted).
-        **kwargs: ``keras.Model`` arguments (``name``, ...).
+        **kwargs: ``keras.Model`` arguments (``name``, ``dtype``, ...). A dtype
+            policy such as ``dtype="mixed_bfloat16"`` applies to every layer of the
+            model (bfloat16 compute, float32 variables); streaming export needs
+            float32 (:meth:`with_dtype_policy`).
     """
 
     def __init__(
@@ -145,6 +148,7 @@ class LMUFormer(keras.Model):
             causal=causal,
             lif_config=lif_config,
             name="patch_embedding",
+            dtype=self.dtype_policy,
         )
         self.token_mixers = [
             LMUTokenMixer(
@@ -157,6 +161,7 @@ class LMUFormer(keras.Model):
                 lif_config=lif_config,
                 input_v_threshold=lmu_v_threshold,
                 name=f"block{i}_token_mixer",
+                dtype=self.dtype_policy,
             )
             for i in range(num_blocks)
         ]
@@ -167,11 +172,16 @@ class LMUFormer(keras.Model):
                 spiking=spiking,
                 lif_config=lif_config,
                 name=f"block{i}_channel_mixer",
+                dtype=self.dtype_policy,
             )
             for i in range(num_blocks)
         ]
         self.head = ClassifierHead(
-            num_classes, spiking=spiking, lif_config=lif_config, name="head"
+            num_classes,
+            spiking=spiking,
+            lif_config=lif_config,
+            name="head",
+            dtype=self.dtype_policy,
         )
 
     @property
@@ -332,4 +342,27 @@ class LMUFormer(keras.Model):
 
         model = cls(**preset_config(name, **overrides))
         model.build((None, model.num_frames, model.num_features))
+        return model
+
+    def with_dtype_policy(self, dtype_policy: Any = "float32") -> LMUFormer:
+        """A new model with this one's configuration and weights, computing under
+        ``dtype_policy`` (e.g. the float32 model of one trained under
+        ``"mixed_bfloat16"``: its variables are float32 already, so the weights are
+        copied exactly).
+
+        Raises:
+            ValueError: If ``dtype_policy`` is not a Keras dtype policy.
+        """
+        try:
+            policy = keras.dtype_policies.get(dtype_policy)
+        except ValueError as error:
+            raise ValueError(
+                f"LMUFormer.with_dtype_policy: dtype_policy={dtype_policy!r} is not a "
+                f"Keras dtype policy: {error}"
+            ) from error
+        config = self.get_config()
+        config["dtype"] = policy
+        model = type(self).from_config(config)
+        model.build((None, self.num_frames, self.num_features))
+        model.set_weights(self.get_weights())
         return model

@@ -72,19 +72,29 @@ class PatchEmbedding(keras.layers.Layer):
 
         def conv(name):
             return keras.layers.Conv1D(
-                self.dim, self.kernel_size, padding=padding, use_bias=False, name=name
+                self.dim,
+                self.kernel_size,
+                padding=padding,
+                use_bias=False,
+                name=name,
+                dtype=self.dtype_policy,
             )
 
         self.convs = [conv(f"conv{i}") for i in range(self.num_layers)]
         self.rpe_conv = conv("rpe_conv")
         if self.spiking:
             # BN -> LIF before conv_1 .. conv_{n-1} and before the rpe conv.
-            self.bns = [batch_norm(f"bn{i}") for i in range(self.num_layers)]
+            self.bns = [
+                batch_norm(f"bn{i}", self.dtype_policy) for i in range(self.num_layers)
+            ]
             self.lifs = [
-                make_lif(f"lif{i}", self.lif_config) for i in range(self.num_layers)
+                make_lif(f"lif{i}", self.lif_config, self.dtype_policy)
+                for i in range(self.num_layers)
             ]
         else:
-            self.bns = [batch_norm(f"bn{i}") for i in range(self.num_layers)]
+            self.bns = [
+                batch_norm(f"bn{i}", self.dtype_policy) for i in range(self.num_layers)
+            ]
             self.lifs = []
 
     def build(self, input_shape: tuple) -> None:

@@ -101,7 +101,7 @@ def preset_config(name: str, **overrides: Any) -> dict[str, Any]:
         "self",
         "kwargs",
     }
-    allowed |= {"name"}
+    allowed |= {"name", "dtype"}
     unknown = sorted(set(overrides) - allowed)
     if unknown:
         raise ValueError(

@@ -70,7 +70,9 @@ class LMUTokenMixer(keras.layers.Layer):
         self.conv_mode = conv_mode
         self.lif_config = dict(lif_config or {})
         self.input_v_threshold = float(input_v_threshold)
-        self.encoder = keras.layers.Dense(self.memory_d, name="encoder")
+        self.encoder = keras.layers.Dense(
+            self.memory_d, name="encoder", dtype=self.dtype_policy
+        )
         self.memory = LMUParallel(
             self.memory_d,
             self.order,
@@ -79,21 +81,27 @@ class LMUTokenMixer(keras.layers.Layer):
             return_sequences=True,
             conv_mode=conv_mode,
             name="memory",
+            dtype=self.dtype_policy,
         )
-        self.hidden = keras.layers.Dense(self.dim, name="hidden")
-        self.proj = keras.layers.Dense(self.dim, name="proj")
-        self.proj_bn = batch_norm("proj_bn")
+        self.hidden = keras.layers.Dense(
+            self.dim, name="hidden", dtype=self.dtype_policy
+        )
+        self.proj = keras.layers.Dense(self.dim, name="proj", dtype=self.dtype_policy)
+        self.proj_bn = batch_norm("proj_bn", self.dtype_policy)
         if self.spiking:
-            self.input_bn = batch_norm("input_bn")
+            self.input_bn = batch_norm("input_bn", self.dtype_policy)
             self.input_lif = make_lif(
-                "input_lif", self.lif_config, v_threshold=self.input_v_threshold
+                "input_lif",
+                self.lif_config,
+                self.dtype_policy,
+                v_threshold=self.input_v_threshold,
             )
-            self.u_bn = batch_norm("u_bn")
-            self.u_lif = make_lif("u_lif", self.lif_config)
-            self.m_bn = batch_norm("m_bn")
-            self.m_lif = make_lif("m_lif", self.lif_config)
-            self.h_bn = batch_norm("h_bn")
-            self.h_lif = make_lif("h_lif", self.lif_config)
+            self.u_bn = batch_norm("u_bn", self.dtype_policy)
+            self.u_lif = make_lif("u_lif", self.lif_config, self.dtype_policy)
+            self.m_bn = batch_norm("m_bn", self.dtype_policy)
+            self.m_lif = make_lif("m_lif", self.lif_config, self.dtype_policy)
+            self.h_bn = batch_norm("h_bn", self.dtype_policy)
+            self.h_lif = make_lif("h_lif", self.lif_config, self.dtype_policy)
 
     def build(self, input_shape: tuple) -> None:
         m_size = self.memory_d * self.order

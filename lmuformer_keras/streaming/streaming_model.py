@@ -130,9 +130,9 @@ class StreamingModel:
                 keras.Input(spec.shape, name=_input_name(spec.name))
                 for spec in self.state_specs
             ]
-            outputs = StreamingStep(self.model, name="streaming_step")(
-                [frame, *state_inputs]
-            )
+            outputs = StreamingStep(
+                self.model, name="streaming_step", dtype=self.model.dtype_policy
+            )([frame, *state_inputs])
             self._step_model = keras.Model(
                 [frame, *state_inputs], outputs, name=f"{self.model.name}_step"
             )

@@ -3,7 +3,8 @@
 Files written into ``out``:
 
 - ``model.keras``: the model of the epoch with the best validation accuracy (saved
-  with its labels and frontend);
+  with its labels and frontend; always float32, whatever dtype policy it trained
+  under, so that streaming, evaluation and export run it in float32);
 - ``history.csv``: one row per epoch (epoch, learning_rate, loss, accuracy,
   val_loss, val_accuracy, seconds);
 - ``resume/last.weights.h5`` (model and optimizer variables after the last finished
@@ -44,13 +45,17 @@ class ResumeError(ValueError):
 
 
 def build_model(
-    preset: str, ds: Dataset, overrides: dict[str, Any] | None = None
+    preset: str,
+    ds: Dataset,
+    overrides: dict[str, Any] | None = None,
+    dtype_policy: str = "float32",
 ) -> LMUFormer:
     """``LMUFormer.from_preset(preset, **data_arguments, **overrides)``.
 
     ``num_features``, ``num_classes``, ``num_frames``, ``labels`` and ``frontend``
     come from the data; ``overrides`` (e.g. ``{"spiking": True, "dim": 64}``) may not
-    set them.
+    set them, nor ``dtype`` (that is ``dtype_policy``: ``"float32"``, or
+    ``"mixed_bfloat16"`` for bfloat16 compute with float32 variables).
     """
     overrides = dict(overrides or {})
     data_args = model_arguments(ds)
@@ -59,7 +64,20 @@ def build_model(
         raise ValueError(
             f"--override: {clash} come from the dataset and cannot be overridden"
         )
-    return LMUFormer.from_preset(preset, **data_args, **overrides)
+    if "dtype" in overrides:
+        raise ValueError(
+            f"--override: dtype={overrides['dtype']!r}: set the dtype policy with "
+            "--dtype_policy"
+        )
+    return LMUFormer.from_preset(preset, **data_args, **overrides, dtype=dtype_policy)
+
+
+def float32_model(model: keras.Model) -> keras.Model:
+    """``model`` itself if it computes in float32, else its float32 copy (same
+    weights; see :meth:`LMUFormer.with_dtype_policy`)."""
+    if model.dtype_policy.name == "float32":
+        return model
+    return model.with_dtype_policy("float32")
 
 
 def trainable_params(model: keras.Model) -> int:
@@ -182,7 +200,7 @@ class Recorder(keras.callbacks.Callback):
         if val > self.best:
             self.best, self.best_epoch = val, epoch + 1
             tmp = os.path.join(self.out, "model.tmp.keras")
-            self.model.save(tmp)
+            float32_model(self.model).save(tmp)
             os.replace(tmp, os.path.join(self.out, MODEL_FILE))
         resume = os.path.join(self.out, RESUME_DIR)
         tmp = os.path.join(resume, "last.tmp.weights.h5")
