@@ -159,10 +159,14 @@ def test_mixed_bfloat16_training_saves_a_float32_model(smoke, tmp_path, capsys):
         metrics = json.load(fh)
     assert metrics["config"]["flags"]["dtype_policy"] == "mixed_bfloat16"
     assert metrics["streaming"]["verified"]
-    # resuming it in float32 is another configuration
+    # resuming it in float32 is another configuration; in bfloat16 it continues
     args = _kws_args(data_dir, out, "--epochs=2", "--resume")
     assert cli.main(args) == 1
     assert "differs in ['dtype_policy']" in capsys.readouterr().err
+    assert cli.main([*args, "--dtype_policy=mixed_bfloat16"]) == 0
+    with open(os.path.join(out, "metrics.json")) as fh:
+        metrics = json.load(fh)
+    assert metrics["resumed_from_epoch"] == 1 and metrics["epochs_completed"] == 2
     # the dtype policy is a flag, not a preset override
     args = _kws_args(data_dir, out, "--override=dtype='mixed_bfloat16'")
     assert cli.main(args) == 2
