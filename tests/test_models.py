@@ -274,6 +274,9 @@ def test_dtype_policy_reaches_every_layer(tmp_path, spiking):
     )
     loss = mixed.train_on_batch(x, np.eye(12, dtype="float32")[[0, 1]])
     assert np.isfinite(loss)
+    unbuilt = LMUFormer(num_features=3, num_classes=2, dim=4, order=4, mlp_ratio=1)
+    copy = unbuilt.with_dtype_policy("mixed_bfloat16")
+    assert copy.built and len(copy.weights) == len(unbuilt.weights) > 0
     with pytest.raises(ValueError, match="with_dtype_policy: dtype_policy='float31'"):
         mixed.with_dtype_policy("float31")
 

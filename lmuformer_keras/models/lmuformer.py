@@ -360,6 +360,8 @@ class LMUFormer(keras.Model):
                 f"LMUFormer.with_dtype_policy: dtype_policy={dtype_policy!r} is not a "
                 f"Keras dtype policy: {error}"
             ) from error
+        if not self.built:
+            self.build((None, self.num_frames, self.num_features))
         config = self.get_config()
         config["dtype"] = policy
         model = type(self).from_config(config)
