@@ -274,6 +274,7 @@ def test_dtype_policy_reaches_every_layer(tmp_path, spiking):
     )
     loss = mixed.train_on_batch(x, np.eye(12, dtype="float32")[[0, 1]])
     assert np.isfinite(loss)
+    assert plain.with_dtype_policy("float32") is plain  # already float32
     unbuilt = LMUFormer(num_features=3, num_classes=2, dim=4, order=4, mlp_ratio=1)
     copy = unbuilt.with_dtype_policy("mixed_bfloat16")
     assert copy.built and len(copy.weights) == len(unbuilt.weights) > 0

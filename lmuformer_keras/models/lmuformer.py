@@ -345,10 +345,10 @@ class LMUFormer(keras.Model):
         return model
 
     def with_dtype_policy(self, dtype_policy: Any = "float32") -> LMUFormer:
-        """A new model with this one's configuration and weights, computing under
-        ``dtype_policy`` (e.g. the float32 model of one trained under
-        ``"mixed_bfloat16"``: its variables are float32 already, so the weights are
-        copied exactly).
+        """This model computing under ``dtype_policy``: the model itself if it does
+        already, else a new model with its configuration and weights (e.g. the
+        float32 model of one trained under ``"mixed_bfloat16"``: its variables are
+        float32 already, so the weights are copied exactly).
 
         Raises:
             ValueError: If ``dtype_policy`` is not a Keras dtype policy.
@@ -360,6 +360,8 @@ class LMUFormer(keras.Model):
                 f"LMUFormer.with_dtype_policy: dtype_policy={dtype_policy!r} is not a "
                 f"Keras dtype policy: {error}"
             ) from error
+        if policy.name == self.dtype_policy.name:
+            return self
         if not self.built:
             self.build((None, self.num_frames, self.num_features))
         config = self.get_config()

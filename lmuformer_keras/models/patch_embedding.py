@@ -82,20 +82,18 @@ class PatchEmbedding(keras.layers.Layer):
 
         self.convs = [conv(f"conv{i}") for i in range(self.num_layers)]
         self.rpe_conv = conv("rpe_conv")
-        if self.spiking:
-            # BN -> LIF before conv_1 .. conv_{n-1} and before the rpe conv.
-            self.bns = [
-                batch_norm(f"bn{i}", self.dtype_policy) for i in range(self.num_layers)
-            ]
-            self.lifs = [
+        self.bns = [
+            batch_norm(f"bn{i}", self.dtype_policy) for i in range(self.num_layers)
+        ]
+        # Spiking: BN -> LIF before conv_1 .. conv_{n-1} and before the rpe conv.
+        self.lifs = (
+            [
                 make_lif(f"lif{i}", self.lif_config, self.dtype_policy)
                 for i in range(self.num_layers)
             ]
-        else:
-            self.bns = [
-                batch_norm(f"bn{i}", self.dtype_policy) for i in range(self.num_layers)
-            ]
-            self.lifs = []
+            if self.spiking
+            else []
+        )
 
     def build(self, input_shape: tuple) -> None:
         channels = input_shape[-1]

@@ -72,14 +72,6 @@ def build_model(
     return LMUFormer.from_preset(preset, **data_args, **overrides, dtype=dtype_policy)
 
 
-def float32_model(model: keras.Model) -> keras.Model:
-    """``model`` itself if it computes in float32, else its float32 copy (same
-    weights; see :meth:`LMUFormer.with_dtype_policy`)."""
-    if model.dtype_policy.name == "float32":
-        return model
-    return model.with_dtype_policy("float32")
-
-
 def trainable_params(model: keras.Model) -> int:
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
@@ -200,7 +192,7 @@ class Recorder(keras.callbacks.Callback):
         if val > self.best:
             self.best, self.best_epoch = val, epoch + 1
             tmp = os.path.join(self.out, "model.tmp.keras")
-            float32_model(self.model).save(tmp)
+            self.model.with_dtype_policy("float32").save(tmp)
             os.replace(tmp, os.path.join(self.out, MODEL_FILE))
         resume = os.path.join(self.out, RESUME_DIR)
         tmp = os.path.join(resume, "last.tmp.weights.h5")
