@@ -6,7 +6,8 @@ Each backend runs in its own subprocess (the Keras backend is fixed at import), 
 to 2 threads. For each shape ``(batch, time, features)`` it times the gradient of
 ``sum(y * y)`` w.r.t. the input and the weights, for ``y = LIF(x)`` and for
 ``y = relu(Dense(features)(x))``, on the path training uses: ``tf.function`` with XLA
-(what ``fit`` picks by default on TensorFlow) and without, ``jax.jit``, torch eager.
+(``fit(jit_compile=True)``) and without (Keras' default on CPU; the LIF's own loop is
+then still XLA-compiled, see ``backend_utils.time_scan``), ``jax.jit``, torch eager.
 LIF and Dense runs are interleaved after warm-up, and the table reports medians,
 so load on the machine affects both alike. Goal: LIF within 3x of Dense + ReLU at T=128.
 """

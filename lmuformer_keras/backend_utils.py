@@ -2,30 +2,51 @@
 
 from __future__ import annotations
 
+import functools
+
 import keras
 from keras import ops
 
 
-def time_scan(step, x, v0):
+def time_scan(step, x, v0, forward_step=None, xla_exact: bool = False):
     """Runs ``s_t, v_t = step(x_t, v_{t-1})`` over axis 1 of ``x`` (BPTT-able).
 
     The fastest loop each backend has for a nonlinear recurrence:
 
-    - JAX: ``keras.ops.scan`` (``jax.lax.scan``, compiled once for all steps);
+    - JAX: ``jax.lax.scan`` (compiled once for all steps), with a custom VJP: the
+      forward loop runs ``forward_step`` and keeps ``V_{t-1}``, the backward loop
+      runs the VJP of ``step`` at each ``(x_t, V_{t-1})`` in reverse;
     - TensorFlow: a ``tf.while_loop`` over ``TensorArray``s with
       ``maximum_iterations`` set, which XLA (``jit_compile=True``, the ``fit``
-      default on GPU) needs to differentiate the loop; ``keras.ops.scan`` omits it;
+      default on GPU) needs to differentiate the loop (``keras.ops.scan`` omits it),
+      with the same custom gradient. Inside a traced graph (Keras' compiled train
+      and predict functions) and with ``xla_exact``, the loops are compiled
+      with XLA (a ``jit_compile=True`` function): TensorFlow's graph executor costs
+      tens of microseconds per iteration, XLA a few;
     - torch: a plain Python loop over ``unbind`` views (torch has no compiled scan;
       ``keras.ops.scan`` is the same loop with more per-step overhead).
 
     Args:
-        step: ``(x_t, v_prev) -> (s_t, v_t)``, elementwise on ``(batch, ...)`` tensors.
+        step: ``(x_t, v_prev) -> (s_t, v_t)``, elementwise on ``(batch, ...)`` tensors;
+            its gradient is the loop's.
         x: Inputs ``(batch, time, ...)``; ``time`` may be unknown (symbolic).
         v0: Initial state ``(batch, ...)``.
+        forward_step: The same values as ``step`` without its gradient machinery
+            (the LIF without the surrogate term, which is exactly ``0.0`` forward
+            but costs a sigmoid per value): JAX and TensorFlow run it in the
+            forward loop. Default ``step``.
+        xla_exact: XLA computes ``forward_step`` with the bits it has in a
+            TensorFlow graph (the streaming step graph): XLA contracts ``a * b + c``
+            into fused multiply-adds and TensorFlow's graph optimizer reassociates
+            constant additions, so this holds when every product is exact and there
+            are no constant additions (the LIF with ``tau = 2``, ``v_reset = 0``).
+            Only then does TensorFlow compile the loop with XLA. JAX compiles its
+            loop in any case (its step graph too).
 
     Returns:
         ``(s, v_last)``: outputs ``(batch, time, ...)`` and the final state.
     """
+    forward_step = step if forward_step is None else forward_step
     backend = keras.backend.backend()
     if backend == "torch":
         v, outs = v0, []
@@ -34,7 +55,9 @@ def time_scan(step, x, v0):
             outs.append(s)
         return ops.stack(outs, axis=1), v
     if backend == "tensorflow":
-        return _tf_time_scan(step, x, v0)
+        return _tf_time_scan(step, forward_step, x, v0, xla_exact)
+    if backend == "jax":
+        return _jax_time_scan(step, forward_step, x, v0)
 
     def body(v, x_t):
         s, v = step(x_t, v)
@@ -145,9 +168,52 @@ def fused_batch_norm_training(x, gamma, beta, epsilon: float):
     return None
 
 
-def _tf_time_scan(step, x, v0):
+def _jax_time_scan(step, forward_step, x, v0):
+    import jax
+    import jax.numpy as jnp
+
+    def forward(x_tm, v0, keep_v_prev: bool):
+        def body(v, x_t):
+            s, v_next = forward_step(x_t, v)
+            return v_next, ((s, v) if keep_v_prev else s)
+
+        return jax.lax.scan(body, v0, x_tm)
+
+    @jax.custom_vjp
+    def scan(x_tm, v0):
+        v, s = forward(x_tm, v0, False)
+        return s, v
+
+    def scan_fwd(x_tm, v0):
+        v, (s, v_prev) = forward(x_tm, v0, True)
+        return (s, v), (x_tm, v_prev)
+
+    def scan_bwd(residuals, cotangents):
+        # BPTT as a reverse loop of per-step VJPs, each recomputed from
+        # (x_t, V_{t-1}), as on TensorFlow.
+        x_tm, v_prev = residuals
+        g_s, g_v = cotangents
+
+        def body(g_v, inputs):
+            x_t, v_t, g_s_t = inputs
+            _, vjp = jax.vjp(step, x_t, v_t)
+            g_x, g_v = vjp((g_s_t, g_v))
+            return g_v, g_x
+
+        g_v0, g_x = jax.lax.scan(body, g_v, (x_tm, v_prev, g_s), reverse=True)
+        return g_x, g_v0
+
+    scan.defvjp(scan_fwd, scan_bwd)
+    s, v = scan(jnp.moveaxis(x, 1, 0), v0)
+    return jnp.moveaxis(s, 0, 1), v
+
+
+def _tf_time_scan(step, forward_step, x, v0, xla: bool):
     import tensorflow as tf
 
+    if xla and not tf.executing_eagerly():
+        loop = functools.partial(_tf_time_scan, step, forward_step, xla=False)
+        return tf.function(loop, jit_compile=True, autograph=False)(x, v0)
     x_tm = ops.moveaxis(x, 1, 0)
     n = x_tm.shape[0]
     if n is None:
@@ -168,7 +234,7 @@ def _tf_time_scan(step, x, v0):
         xs = array().unstack(x_tm)
 
         def body(t, v, ys, vs):
-            s, v_next = step(xs.read(t), v)
+            s, v_next = forward_step(xs.read(t), v)
             return t + 1, v_next, ys.write(t, s), vs.write(t, v)
 
         v, ys, vs = loop(body, (v0, array(), array()))

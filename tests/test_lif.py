@@ -364,3 +364,80 @@ def test_inference_loop_without_autograd_is_bit_identical(policy, tau, v_th, v_r
     ref_s, ref_v = np_lif(x, tau, v_th, v_reset, v0)[:2]
     np.testing.assert_array_equal(ops.convert_to_numpy(s), ref_s)
     np.testing.assert_array_equal(ops.convert_to_numpy(v), ref_v)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize(
+    "tau,v_th,v_reset,detach_reset",
+    [(2.0, 0.5, 0.0, True), (3.0, 0.7, -0.2, False), (2.0, 1.0, 0.3, False)],
+)
+def test_loop_gradient_equals_autodiff_of_unrolled_steps(
+    jit, tau, v_th, v_reset, detach_reset
+):
+    # The multi-step loop has its own backward pass on JAX and TensorFlow (a reverse
+    # loop of per-step VJPs; its forward loop runs the step without the surrogate
+    # term): it must equal plain autodiff through the steps written out one by one,
+    # for the inputs and for the initial membranes, with the final membrane used too.
+    x = random_inputs((2, 7, 3), seed=5)
+    v0 = (RNG.normal(size=(2, 3)) * 0.5).astype("float32")
+    w = RNG.normal(size=x.shape).astype("float32")
+    w_v = RNG.normal(size=v0.shape).astype("float32")
+    layer = LIF(
+        tau=tau,
+        v_threshold=v_th,
+        v_reset=v_reset,
+        detach_reset=detach_reset,
+        return_state=True,
+    )
+
+    def loss(spikes, v_last):
+        return ops.sum(ops.multiply(spikes, w)) + ops.sum(ops.multiply(v_last, w_v))
+
+    def looped(x, v0):
+        return loss(*layer(x, initial_state=v0))
+
+    def unrolled(x, v0):
+        v, spikes = v0, []
+        for t in range(x.shape[1]):
+            s, v = layer.step(x[:, t], v)
+            spikes.append(s)
+        return loss(ops.stack(spikes, axis=1), v)
+
+    got = grad(looped, x, v0, jit=jit)
+    want = grad(unrolled, x, v0, jit=jit)
+    assert np.abs(want[0]).max() > 0 and np.abs(want[1]).max() > 0
+    for g, r in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("tau,v_reset", [(2.0, 0.0), (2.0, -0.3), (3.0, 0.2)])
+def test_compiled_loop_equals_step_run_op_by_op(tau, v_reset):
+    # Compiled, the multi-step call must give the bits of the export step run as
+    # the step graph runs: on TensorFlow a graph (tf.function), whose loop is
+    # XLA-compiled when 1 / tau is a power of two (fused multiply-adds then round as
+    # separate ops do) and a graph loop otherwise; JAX compiles both (see
+    # compiled_step).
+    x = random_inputs((4, 30, 16), seed=3)
+    layer = LIF(tau=tau, v_threshold=0.8, v_reset=v_reset, return_state=True)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        s_all, v_all = tf.function(lambda x: layer(x))(x)
+    elif backend == "jax":
+        import jax
+
+        s_all, v_all = jax.jit(lambda x: layer(x))(x)
+    else:
+        s_all, v_all = layer(x)
+    if backend == "tensorflow":
+        step = tf.function(lambda x_t, v: layer.step(x_t, v, differentiable=False))
+    else:
+        step = compiled_step(layer)
+    v, steps = np.zeros((4, 16), np.float32), []
+    for t in range(x.shape[1]):
+        s_t, v = step(x[:, t], v)
+        steps.append(ops.convert_to_numpy(s_t))
+    assert 0.05 < np.mean(steps) < 0.95
+    np.testing.assert_array_equal(ops.convert_to_numpy(s_all), np.stack(steps, 1))
+    np.testing.assert_array_equal(ops.convert_to_numpy(v_all), ops.convert_to_numpy(v))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import keras
@@ -90,6 +91,15 @@ class LIF(keras.layers.Layer):
         )
         self.return_state = bool(return_state)
         self._decay = 1.0 / self.tau
+        # With 1 / tau a power of two (the reference's tau = 2) every product of a
+        # step is exact, so XLA's fused multiply-adds round as separate ops do; with
+        # v_reset = 0 (the reference's) the step has no constant additions, which
+        # TensorFlow's graph optimizer reassociates in the step graph (constant
+        # folding) and XLA does not. Then an XLA-compiled multi-step loop gives the
+        # step graph's bits (backend_utils.time_scan).
+        self._compiles_exactly = (
+            math.frexp(self._decay)[0] == 0.5 and self.v_reset == 0.0
+        )
 
     # ------------------------------------------------------------------ math
     def _step(self, x_t, v_prev, differentiable=True):
@@ -156,7 +166,15 @@ class LIF(keras.layers.Layer):
         fast = lif_scan_without_autograd(
             x, v0, self._decay, self.v_threshold, self.v_reset
         )
-        spikes, v_last = fast if fast is not None else time_scan(self._step, x, v0)
+        if fast is None:
+            fast = time_scan(
+                self._step,
+                x,
+                v0,
+                forward_step=functools.partial(self._step, differentiable=False),
+                xla_exact=self._compiles_exactly,
+            )
+        spikes, v_last = fast
         if self.return_state:
             return spikes, v_last
         return spikes
