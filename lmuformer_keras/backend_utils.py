@@ -21,8 +21,9 @@ def time_scan(step, x, v0, forward_step=None, xla_exact: bool = False):
       default on GPU) needs to differentiate the loop (``keras.ops.scan`` omits it),
       with the same custom gradient. Inside a traced graph (Keras' compiled train
       and predict functions) and with ``xla_exact``, the loops are compiled
-      with XLA (a ``jit_compile=True`` function): TensorFlow's graph executor costs
-      tens of microseconds per iteration, XLA a few;
+      with XLA (a ``jit_compile=True`` function; not on Apple-silicon GPUs, which
+      have no XLA): TensorFlow's graph executor costs tens of microseconds per
+      iteration, XLA a few;
     - torch: a plain Python loop over ``unbind`` views (torch has no compiled scan;
       ``keras.ops.scan`` is the same loop with more per-step overhead).
 
@@ -208,10 +209,22 @@ def _jax_time_scan(step, forward_step, x, v0):
     return jnp.moveaxis(s, 0, 1), v
 
 
+@functools.cache
+def _tf_has_xla() -> bool:
+    """Whether TensorFlow can XLA-compile here: not on Apple-silicon GPUs
+    (tensorflow-metal), where Keras turns ``jit_compile`` off for the same reason."""
+    import platform
+
+    import tensorflow as tf
+
+    apple_gpu = platform.system() == "Darwin" and "arm" in platform.processor().lower()
+    return not (apple_gpu and tf.config.list_physical_devices("GPU"))
+
+
 def _tf_time_scan(step, forward_step, x, v0, xla: bool):
     import tensorflow as tf
 
-    if xla and not tf.executing_eagerly():
+    if xla and not tf.executing_eagerly() and _tf_has_xla():
         loop = functools.partial(_tf_time_scan, step, forward_step, xla=False)
         return tf.function(loop, jit_compile=True, autograph=False)(x, v0)
     x_tm = ops.moveaxis(x, 1, 0)

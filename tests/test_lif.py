@@ -441,3 +441,38 @@ def test_compiled_loop_equals_step_run_op_by_op(tau, v_reset):
     assert 0.05 < np.mean(steps) < 0.95
     np.testing.assert_array_equal(ops.convert_to_numpy(s_all), np.stack(steps, 1))
     np.testing.assert_array_equal(ops.convert_to_numpy(v_all), ops.convert_to_numpy(v))
+
+
+def test_no_xla_loop_on_apple_silicon_gpus(monkeypatch):
+    # tensorflow-metal has no XLA (Keras turns jit_compile off there too): the LIF
+    # loop must then stay a graph loop instead of failing to compile.
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("XLA-compiled LIF loop is the TensorFlow-specific path")
+    import platform
+
+    import tensorflow as tf
+
+    from lmuformer_keras import backend_utils
+
+    x = random_inputs((2, 9, 4), seed=4)
+    layer = LIF(return_state=True)
+    want = [ops.convert_to_numpy(t) for t in tf.function(lambda x: layer(x))(x)]
+    monkeypatch.setattr(platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(platform, "processor", lambda: "arm")
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda *a: ["GPU:0"])
+    backend_utils._tf_has_xla.cache_clear()
+    try:
+        assert not backend_utils._tf_has_xla()
+        graph = tf.function(lambda x: layer(x)).get_concrete_function(
+            tf.TensorSpec(x.shape, tf.float32)
+        )
+        ops_used = {op.type for op in graph.graph.get_operations()}
+        assert "StatefulPartitionedCall" not in ops_used
+        assert "PartitionedCall" not in ops_used
+        got = [ops.convert_to_numpy(t) for t in graph(tf.constant(x))]
+    finally:
+        monkeypatch.undo()
+        backend_utils._tf_has_xla.cache_clear()
+    assert backend_utils._tf_has_xla()
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
