@@ -327,6 +327,50 @@ def test_per_frame_rows_equal_frames():
         np.testing.assert_allclose(convert(a), convert(b), atol=1e-6)
 
 
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_dense_bn_folds_at_inference_only(policy):
+    from lmuformer_keras.models.blocks import batch_norm, dense_bn
+
+    rng = np.random.default_rng(3)
+    rows = (2.0 * rng.normal(size=(40, 6))).astype("float32")
+    dense = keras.layers.Dense(5, dtype=policy)
+    bn = batch_norm("bn", policy)
+    dense.build((None, 6))
+    bn.build((None, 5))
+    bn.moving_mean.assign(rng.normal(scale=0.5, size=5))
+    bn.moving_variance.assign(rng.uniform(0.3, 3.0, size=5))
+    bn.gamma.assign(rng.uniform(0.5, 2.0, size=5))
+    bn.beta.assign(rng.normal(size=5))
+    dense.bias.assign(rng.normal(size=5))
+    convert = keras.ops.convert_to_numpy
+
+    def unfolded(training):
+        return convert(bn(dense(rows), training=training)).astype("float32")
+
+    folded = convert(dense_bn(dense, bn, False)(rows)).astype("float32")
+    out_dtype = dense_bn(dense, bn, False)(rows).dtype
+    assert keras.backend.standardize_dtype(out_dtype) == dense.compute_dtype
+    # Scaled weights instead of scaled outputs: equal up to rounding (bfloat16
+    # keeps 8 bits).
+    tol = 1e-5 if policy == "float32" else 0.05
+    np.testing.assert_allclose(folded, unfolded(False), rtol=tol, atol=tol)
+    # Not an identity: the BatchNormalization moved the outputs.
+    assert np.max(np.abs(folded - convert(dense(rows)).astype("float32"))) > 0.1
+    # Training uses the batch statistics: nothing is folded.
+    before = convert(bn.moving_mean)
+    trained = convert(dense_bn(dense, bn, True)(rows)).astype("float32")
+    bn.moving_mean.assign(before)
+    np.testing.assert_allclose(trained, unfolded(True), rtol=tol, atol=tol)
+    assert np.max(np.abs(trained - folded)) > 0.1
+    # A Dense with an activation is not folded (the BN comes after it).
+    relu_dense = keras.layers.Dense(5, activation="relu", dtype=policy)
+    relu_dense.build((None, 6))
+    np.testing.assert_array_equal(
+        convert(dense_bn(relu_dense, bn, False)(rows)),
+        convert(bn(relu_dense(rows), training=False)),
+    )
+
+
 @pytest.mark.parametrize("spiking", [False, True])
 def test_functional_model_with_unknown_batch_and_time(spiking):
     model = small_model(spiking)

@@ -20,6 +20,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from lmuformer_keras import backend_utils
 from lmuformer_keras.layers.batch_normalization import BatchNormalization
 from lmuformer_keras.layers.lif import LIF
 
@@ -81,6 +82,47 @@ def bn_after(bn: keras.layers.BatchNormalization, training, fn=None):
     """``rows -> bn(fn(rows))`` for :func:`per_frame` (``fn``: a per-frame layer or
     activation before the BatchNormalization, or ``None``)."""
     return lambda rows: bn(rows if fn is None else fn(rows), training=training)
+
+
+def dense_bn(dense: keras.layers.Dense, bn: keras.layers.BatchNormalization, training):
+    """``rows -> bn(dense(rows))`` for :func:`per_frame`, folded at inference.
+
+    Training (batch statistics) runs the two layers. At inference the
+    BatchNormalization is an affine map, folded into the Dense::
+
+        s = gamma / sqrt(moving_var + epsilon)
+        y = rows @ (W * s) + ((b - moving_mean) * s + beta)
+
+    one matrix product with its bias instead of a product and two elementwise
+    passes over the ``(rows, units)`` output. It is the same function up to float
+    rounding (the weights are scaled instead of the outputs); the streaming step
+    keeps the unfolded form (:func:`bn_step`), which is what the export quantizes.
+    Dense layers with an activation or quantized kernels are not folded.
+    """
+    foldable = (
+        dense.quantization_mode is None
+        and dense.activation in (None, keras.activations.linear)
+        and bn.axis in (-1, 1)
+    )
+    if training or not foldable:
+        return bn_after(bn, training, dense)
+
+    def fn(rows):
+        scale = ops.rsqrt(ops.cast(bn.moving_variance, "float32") + bn.epsilon)
+        if bn.gamma is not None:
+            scale = scale * ops.cast(bn.gamma, "float32")
+        shift = -ops.cast(bn.moving_mean, "float32")
+        if dense.bias is not None:
+            shift = shift + ops.cast(dense.bias, "float32")
+        shift = shift * scale
+        if bn.beta is not None:
+            shift = shift + ops.cast(bn.beta, "float32")
+        kernel = ops.cast(dense.kernel, "float32") * scale
+        dtype = dense.compute_dtype
+        product = backend_utils.matmul(ops.cast(rows, dtype), ops.cast(kernel, dtype))
+        return product + ops.cast(shift, dtype)
+
+    return fn
 
 
 def spec(layer: keras.layers.Layer, suffix: str, shape: tuple[int, ...]) -> StateSpec:

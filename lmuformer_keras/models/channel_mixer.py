@@ -6,10 +6,12 @@ from typing import Any
 
 import keras
 
+from lmuformer_keras.layers.dense import Dense
 from lmuformer_keras.models.blocks import (
     batch_norm,
     bn_after,
     bn_step,
+    dense_bn,
     lif_step,
     make_lif,
     per_frame,
@@ -28,6 +30,8 @@ class ChannelMixer(keras.layers.Layer):
     Spiking: ``y = W_2 LIF(BN(W_1 LIF(BN(x)) + b_1)) + b_2``.
 
     A 1x1 convolution over frames is a per-frame ``Dense`` (same parameters).
+    At inference each ``BN(W x + b)`` runs as one Dense with the BatchNormalization
+    folded into its weights (``blocks.dense_bn``; equal up to float rounding).
 
     Args:
         dim: Channels in and out.
@@ -50,10 +54,8 @@ class ChannelMixer(keras.layers.Layer):
         self.hidden_dim = int(hidden_dim)
         self.spiking = bool(spiking)
         self.lif_config = dict(lif_config or {})
-        self.fc1 = keras.layers.Dense(
-            self.hidden_dim, name="fc1", dtype=self.dtype_policy
-        )
-        self.fc2 = keras.layers.Dense(self.dim, name="fc2", dtype=self.dtype_policy)
+        self.fc1 = Dense(self.hidden_dim, name="fc1", dtype=self.dtype_policy)
+        self.fc2 = Dense(self.dim, name="fc2", dtype=self.dtype_policy)
         self.bn1 = batch_norm("bn1", self.dtype_policy)
         self.bn2 = batch_norm("bn2", self.dtype_policy)
         if self.spiking:
@@ -74,12 +76,14 @@ class ChannelMixer(keras.layers.Layer):
     def call(self, x, training: bool | None = None):
         if self.spiking:
             s = self.lif1(per_frame(bn_after(self.bn1, training), x))
-            s = self.lif2(per_frame(bn_after(self.bn2, training, self.fc1), s))
+            s = self.lif2(per_frame(dense_bn(self.fc1, self.bn2, training), s))
             return per_frame(self.fc2, s)
 
+        fc1_bn1 = dense_bn(self.fc1, self.bn1, training)
+        fc2_bn2 = dense_bn(self.fc2, self.bn2, training)
+
         def mlp(r):
-            r = relu(self.bn1(self.fc1(r), training=training))
-            return relu(self.bn2(self.fc2(r), training=training))
+            return relu(fc2_bn2(relu(fc1_bn1(r))))
 
         return per_frame(mlp, x)
 

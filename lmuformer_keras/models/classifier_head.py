@@ -6,6 +6,7 @@ from typing import Any
 
 import keras
 
+from lmuformer_keras.layers.dense import Dense
 from lmuformer_keras.models.blocks import (
     batch_norm,
     bn_after,
@@ -39,9 +40,7 @@ class ClassifierHead(keras.layers.Layer):
         self.num_classes = int(num_classes)
         self.spiking = bool(spiking)
         self.lif_config = dict(lif_config or {})
-        self.fc = keras.layers.Dense(
-            self.num_classes, name="fc", dtype=self.dtype_policy
-        )
+        self.fc = Dense(self.num_classes, name="fc", dtype=self.dtype_policy)
         if self.spiking:
             self.bn = batch_norm("bn", self.dtype_policy)
             self.lif = make_lif("lif", self.lif_config, self.dtype_policy)

@@ -6,6 +6,7 @@ from typing import Any
 
 import keras
 
+from lmuformer_keras.layers.conv1d import Conv1D
 from lmuformer_keras.layers.conv_step import conv1d_buffer_shape, conv1d_step
 from lmuformer_keras.models.blocks import (
     batch_norm,
@@ -71,7 +72,7 @@ class PatchEmbedding(keras.layers.Layer):
         padding = "causal" if causal else "same"
 
         def conv(name):
-            return keras.layers.Conv1D(
+            return Conv1D(
                 self.dim,
                 self.kernel_size,
                 padding=padding,

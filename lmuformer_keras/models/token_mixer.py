@@ -7,11 +7,13 @@ from typing import Any
 import keras
 from keras import ops
 
+from lmuformer_keras.layers.dense import Dense
 from lmuformer_keras.layers.lmu_parallel import LMUParallel
 from lmuformer_keras.models.blocks import (
     batch_norm,
     bn_after,
     bn_step,
+    dense_bn,
     lif_step,
     make_lif,
     per_frame,
@@ -36,6 +38,9 @@ class LMUTokenMixer(keras.layers.Layer):
         s_t = LIF_0.5(BN(x_t));  u_t = LIF(BN(w_u . s_t + b_u))
         m_t = A m_{t-1} + B u_t; m^s_t = LIF(BN(m_t))
         h_t = LIF(BN(W_h [m^s_t ; s_t] + b_h));  y_t = BN(W_o h_t + b_o)
+
+    At inference each ``BN(W x + b)`` runs as one Dense with the BatchNormalization
+    folded into its weights (``blocks.dense_bn``; equal up to float rounding).
 
     Args:
         dim: Channels in and out.
@@ -70,9 +75,7 @@ class LMUTokenMixer(keras.layers.Layer):
         self.conv_mode = conv_mode
         self.lif_config = dict(lif_config or {})
         self.input_v_threshold = float(input_v_threshold)
-        self.encoder = keras.layers.Dense(
-            self.memory_d, name="encoder", dtype=self.dtype_policy
-        )
+        self.encoder = Dense(self.memory_d, name="encoder", dtype=self.dtype_policy)
         self.memory = LMUParallel(
             self.memory_d,
             self.order,
@@ -83,10 +86,8 @@ class LMUTokenMixer(keras.layers.Layer):
             name="memory",
             dtype=self.dtype_policy,
         )
-        self.hidden = keras.layers.Dense(
-            self.dim, name="hidden", dtype=self.dtype_policy
-        )
-        self.proj = keras.layers.Dense(self.dim, name="proj", dtype=self.dtype_policy)
+        self.hidden = Dense(self.dim, name="hidden", dtype=self.dtype_policy)
+        self.proj = Dense(self.dim, name="proj", dtype=self.dtype_policy)
         self.proj_bn = batch_norm("proj_bn", self.dtype_policy)
         if self.spiking:
             self.input_bn = batch_norm("input_bn", self.dtype_policy)
@@ -121,15 +122,15 @@ class LMUTokenMixer(keras.layers.Layer):
     def call(self, x, training: bool | None = None):
         if self.spiking:
             x = self.input_lif(per_frame(bn_after(self.input_bn, training), x))
-            u = self.u_lif(per_frame(bn_after(self.u_bn, training, self.encoder), x))
+            u = self.u_lif(per_frame(dense_bn(self.encoder, self.u_bn, training), x))
             m = self.m_lif(per_frame(bn_after(self.m_bn, training), self.memory(u)))
             mx = ops.concatenate([m, x], axis=-1)
-            h = self.h_lif(per_frame(bn_after(self.h_bn, training, self.hidden), mx))
+            h = self.h_lif(per_frame(dense_bn(self.hidden, self.h_bn, training), mx))
         else:
             m = self.memory(per_frame(lambda r: relu(self.encoder(r)), x))
             mx = ops.concatenate([m, x], axis=-1)
             h = per_frame(lambda r: relu(self.hidden(r)), mx)
-        return per_frame(bn_after(self.proj_bn, training, self.proj), h)
+        return per_frame(dense_bn(self.proj, self.proj_bn, training), h)
 
     def state_specs(self) -> list:
         specs = [spec(self.memory, "m", (self.memory_d * self.order,))]

@@ -1,0 +1,73 @@
+"""Conv1D that runs as one matrix product at bfloat16 inference on JAX."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from lmuformer_keras import backend_utils
+
+
+@keras.saving.register_keras_serializable(package="lmuformer_keras")
+class Conv1D(keras.layers.Conv1D):
+    """``keras.layers.Conv1D``: the same layer, weights and math::
+
+        y_t = activation(b + sum_{j=0}^{k-1} W[j] x_{t+j})     (x padded as configured)
+
+    At inference on JAX under ``mixed_bfloat16`` (where
+    :func:`lmuformer_keras.backend_utils.matmul` accumulates in float32 and is about
+    2x faster than XLA's convolution), stride 1, dilation 1, one group, channels
+    last, it computes the same sum as one matrix product of every padded frame with
+    all ``k`` taps side by side, then adds the ``k`` shifted slices::
+
+        Z = X_pad @ [W[0] | ... | W[k-1]],    y_t = b + sum_j Z[t + j, j]
+
+    The paper presets' inference is about 10% faster on JAX in bfloat16. Training
+    (whose backward pass through the shifted slices is slower than XLA's) and every
+    other case run ``keras.layers.Conv1D.call``.
+
+    It has Keras' class name on purpose: Keras files the weights of layers kept in
+    a list under their class name, so models saved with ``keras.layers``' Conv1D
+    load into this one unchanged.
+    """
+
+    def call(self, inputs, training=None):
+        if training or not self._runs_as_one_product(inputs):
+            return super().call(inputs)
+        k = self.kernel_size[0]
+        if self.padding == "causal":
+            pad = (k - 1, 0)
+        elif self.padding == "same":
+            pad = ((k - 1) // 2, k - 1 - (k - 1) // 2)
+        else:
+            pad = (0, 0)
+        x = ops.pad(inputs, ((0, 0), pad, (0, 0))) if any(pad) else inputs
+        kernel = ops.cast(self.kernel, inputs.dtype)  # (k, C_in, C_out)
+        _, c_in, c_out = kernel.shape
+        taps = ops.reshape(ops.transpose(kernel, (1, 0, 2)), (c_in, k * c_out))
+        shape = ops.shape(x)
+        z = backend_utils.matmul(ops.reshape(x, (-1, c_in)), taps)
+        z = ops.reshape(z, (shape[0], shape[1], k, c_out))
+        frames = shape[1] - k + 1
+        y = z[:, 0:frames, 0]
+        for j in range(1, k):
+            y = y + z[:, j : j + frames, j]
+        if self.use_bias:
+            y = ops.add(y, self.bias)
+        if self.activation is not None:
+            y = self.activation(y)
+        return y
+
+    def _runs_as_one_product(self, inputs) -> bool:
+        return (
+            backend_utils.matmul_accumulates_in_float32(
+                inputs.dtype, self.compute_dtype
+            )
+            and tuple(self.strides) == (1,)
+            and tuple(self.dilation_rate) == (1,)
+            and self.groups == 1
+            and self.data_format == "channels_last"
+            and getattr(self, "quantization_mode", None) is None
+            and not getattr(self, "lora_enabled", False)
+            and len(inputs.shape) == 3
+        )
