@@ -114,16 +114,21 @@ def make_fwd_bwd(model, x: np.ndarray) -> Callable[[], None]:
         import jax
         import jax.numpy as jnp
 
-        trainable = [v.value for v in model.trainable_variables]
-        non_trainable = [v.value for v in model.non_trainable_variables]
-
-        def loss_fn(tv, inp):
-            y, _ = model.stateless_call(tv, non_trainable, inp, training=True)
+        def loss_fn(tv, ntv, inp):
+            y, _ = model.stateless_call(tv, ntv, inp, training=True)
             return jnp.sum(jnp.square(y))
 
-        grad = jax.jit(jax.grad(loss_fn, argnums=(0, 1)))
+        grad = jax.jit(jax.grad(loss_fn, argnums=(0, 2)))
         xj = jnp.asarray(x)
-        return lambda: jax.block_until_ready(grad(trainable, xj))
+
+        def run():
+            # The variables' current values (a compiled predict may have replaced
+            # and freed the arrays they held when this function was made).
+            trainable = [v.value for v in model.trainable_variables]
+            non_trainable = [v.value for v in model.non_trainable_variables]
+            return jax.block_until_ready(grad(trainable, non_trainable, xj))
+
+        return run
     import torch
 
     xt = torch.tensor(x, requires_grad=True)

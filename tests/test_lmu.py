@@ -439,3 +439,78 @@ def test_bad_inputs():
         keras.layers.RNN(LMUCell(2, 4, 5.0, kernel_initializer=None))(
             np.zeros((2, 5, 3), "float32")
         )
+
+
+def _numpy_memory(u, h):
+    """``m[b, t, d, :] = sum_{k<=t} h[t - k] u[b, k, d]`` by loops."""
+    batch, length, d = u.shape
+    m = np.zeros((batch, length, d, h.shape[1]))
+    for t in range(length):
+        for k in range(t + 1):
+            m[:, t] += u[:, k, :, None] * h[t - k][None, None, :]
+    return m
+
+
+@pytest.mark.parametrize("length", [1, 5, 40])
+@pytest.mark.parametrize("memory_d", [1, 3])
+def test_memory_forms_and_projected_forms_agree(length, memory_d):
+    from lmuformer_keras.layers import lmu_memory
+    from lmuformer_keras.lmu import impulse_response
+
+    u = RNG.normal(size=(2, length, memory_d)).astype("float32")
+    a, b = lmu_matrices(8, 20.0)
+    h = impulse_response(a, b, length).astype("float32")  # (T, 8)
+    w = RNG.normal(size=(memory_d * 8, 5)).astype("float32")
+    m_ref = _numpy_memory(u.astype("float64"), h.astype("float64"))
+    y_ref = m_ref.reshape(2, length, -1) @ w
+    for name, conv in [
+        ("direct", lmu_memory.causal_conv_direct),
+        ("fft", lmu_memory.causal_conv_fft),
+        ("convolution", lmu_memory.causal_conv_convolution),
+    ]:
+        m = keras.ops.convert_to_numpy(conv(u, h))
+        np.testing.assert_allclose(m, m_ref, atol=1e-5, rtol=0, err_msg=name)
+    g = lmu_memory.projected_impulse_response(h, w, memory_d)
+    g_rev = lmu_memory.projected_impulse_response(h[::-1].copy(), w, memory_d)
+    for name, y in [
+        ("direct", lmu_memory.projected_causal_conv_direct(u, g)),
+        ("fft", lmu_memory.projected_causal_conv_fft(u, g)),
+        ("convolution", lmu_memory.projected_causal_conv_convolution(u, g_rev)),
+    ]:
+        y = keras.ops.convert_to_numpy(y)
+        np.testing.assert_allclose(y, y_ref, atol=1e-4, rtol=1e-5, err_msg=name)
+
+
+def test_direct_runs_as_convolution_only_at_inference_where_faster():
+    from lmuformer_keras.layers.lmu_memory import resolve_conv_mode
+
+    for backend in ("tensorflow", "torch"):
+        assert resolve_conv_mode("direct", 128, backend, training=False) == (
+            "convolution"
+        )
+        assert resolve_conv_mode("auto", 128, backend, training=None) == ("convolution")
+        assert resolve_conv_mode("direct", 128, backend, training=True) == "direct"
+        assert resolve_conv_mode("direct", None, backend) == "direct"  # T unknown
+        assert resolve_conv_mode("auto", 100_000, backend) == "fft"
+    assert resolve_conv_mode("direct", 128, "jax", training=False) == "direct"
+    assert resolve_conv_mode("fft", 128, "torch", training=False) == "fft"
+
+
+@pytest.mark.parametrize("order,units", [(16, 12), (2, 40)])  # folded; as written
+@pytest.mark.parametrize("conv_mode", ["direct", "fft"])
+@pytest.mark.parametrize("training", [False, True])
+def test_projected_memory_is_memory_times_kernel(order, units, conv_mode, training):
+    layer = LMUParallel(
+        memory_d=2,
+        order=order,
+        theta=10.0,
+        kernel_initializer=None,
+        return_sequences=True,
+        conv_mode=conv_mode,
+    )
+    u = RNG.normal(size=(3, 24, 2)).astype("float32")
+    layer.build(u.shape)
+    w = RNG.normal(size=(2 * order, units)).astype("float32")
+    expected = keras.ops.convert_to_numpy(layer.memory(u, training)) @ w
+    got = keras.ops.convert_to_numpy(layer.projected_memory(u, w, training))
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-5)

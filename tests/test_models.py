@@ -383,3 +383,44 @@ def test_functional_model_with_unknown_batch_and_time(spiking):
             keras.ops.convert_to_numpy(model(x)),
             atol=1e-5,
         )
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize("training", [False, True])
+def test_token_mixer_hidden_layer_without_the_memories(policy, training):
+    from lmuformer_keras.models.blocks import per_frame
+    from lmuformer_keras.models.token_mixer import LMUTokenMixer
+
+    rng = np.random.default_rng(4)
+    mixer = LMUTokenMixer(dim=12, order=10, theta=8.0, memory_d=2, dtype=policy)
+    x = rng.normal(size=(3, 16, 12)).astype("float32")
+    mixer.build(x.shape)
+    mixer.hidden.bias.assign(rng.normal(size=12))
+    u = keras.ops.cast(rng.uniform(size=(3, 16, 2)), mixer.compute_dtype)
+    xc = keras.ops.cast(x, mixer.compute_dtype)
+    convert = keras.ops.convert_to_numpy
+    memories = mixer.memory.memory(u, training)
+    as_written = per_frame(mixer.hidden, keras.ops.concatenate([memories, xc], -1))
+    got = mixer._hidden_of_memory(u, xc, training)
+    assert keras.backend.standardize_dtype(got.dtype) == mixer.compute_dtype
+    tol = 1e-5 if policy == "float32" else 0.06
+    np.testing.assert_allclose(
+        convert(got).astype("float32"),
+        convert(as_written).astype("float32"),
+        rtol=tol,
+        atol=tol,
+    )
+    # The memories matter: without them the output differs.
+    without = per_frame(mixer.hidden, keras.ops.concatenate([memories * 0, xc], -1))
+    assert np.max(np.abs(convert(got).astype("float32") - convert(without))) > 0.1
+
+
+def test_clip_logits_take_the_mean_before_the_head():
+    model = LMUFormer.from_preset("lmuformer_mnist1d", dim=16, order=8)
+    x = np.random.default_rng(5).normal(size=(2, 40, 1)).astype("float32")
+    convert = keras.ops.convert_to_numpy
+    per_frame_logits = convert(model.frame_logits(x))
+    np.testing.assert_allclose(
+        convert(model(x)), per_frame_logits.mean(axis=1), rtol=1e-5, atol=1e-5
+    )
+    assert np.ptp(per_frame_logits, axis=1).max() > 1e-3  # frames do differ

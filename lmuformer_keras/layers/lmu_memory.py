@@ -10,6 +10,10 @@ Two loop-free ways to compute it are provided: ``causal_conv_fft`` (O(T log T), 
 ``keras.ops.rfft`` / ``irfft`` zero-padded to at least ``2T - 1`` so that the circular
 convolution equals the linear one) and ``causal_conv_direct`` (a lower-triangular
 Toeplitz matrix product, O(T^2), the form an int8 runtime can take).
+
+When the memories only feed a product ``m_t @ W``, the product folds into the impulse
+response (``projected_impulse_response``) and ``projected_causal_conv_fft`` /
+``projected_causal_conv_direct`` give ``m_t @ W`` without forming ``m_t``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import math
 
 from keras import ops
 
+from lmuformer_keras import backend_utils
+
 CONV_MODES = ("auto", "fft", "direct")
 
 # Crossover lengths for conv_mode="auto": the direct (Toeplitz) form is used up to and
@@ -25,6 +31,15 @@ CONV_MODES = ("auto", "fft", "direct")
 # 2-core CPU machine with `python benchmarks/lmu_speed.py --crossover` (forward +
 # backward, batch 32, order 256, memory_d 1); see BUILD.md.
 AUTO_DIRECT_MAX_LENGTH = {"tensorflow": 512, "jax": 896, "torch": 640}
+
+# Backends on which, at inference, the direct form runs as the backend's convolution
+# op (kernel: the flipped impulse response, T taps) instead of gathering the Toeplitz
+# matrix and multiplying: there it is as fast at T = 32 and 1.5-3.4x faster at T = 128
+# and 512 (batch 32, 256 outputs, float32 and bfloat16; `benchmarks/lmu_speed.py
+# --inference_forms`). Not on JAX (XLA's convolution is slower than the gather form
+# there), and not in training: the convolution's backward pass, with its one-channel
+# weight gradient, is 2-3x slower than the Toeplitz product's.
+DIRECT_AS_CONVOLUTION_AT_INFERENCE = ("tensorflow", "torch")
 
 
 def expm_taylor(x, num_squarings: int, num_terms: int = 10):
@@ -91,6 +106,24 @@ def impulse_response_dynamic(a, b, length):
     return hs
 
 
+def _fft_operands(u, h):
+    """``u`` as ``(batch, D, n)`` and ``h`` as ``(n, ...)``, zero-padded to an FFT
+    length ``n >= 2T - 1`` (no circular wrap-around), with ``T`` and ``n``."""
+    ut = ops.transpose(u, (0, 2, 1))  # (B, D, T)
+    length = u.shape[1]
+    if isinstance(length, int):
+        # Next power of two >= 2T - 1: no circular wrap-around, fastest FFT size.
+        n = 1 << max(0, (2 * length - 2).bit_length())
+        ut = ops.pad(ut, [[0, 0], [0, 0], [0, n - length]])
+        h = ops.pad(h, [[0, n - length]] + [[0, 0]] * (len(h.shape) - 1))
+    else:  # Unknown at trace time (TensorFlow graph): pad to exactly 2T.
+        length = ops.shape(u)[1]
+        n = 2 * length
+        ut = ops.concatenate([ut, ops.zeros_like(ut)], axis=-1)
+        h = ops.concatenate([h, ops.zeros_like(h)], axis=0)
+    return ut, h, length, n
+
+
 def causal_conv_fft(u, h):
     """Causal convolution by FFT.
 
@@ -101,18 +134,7 @@ def causal_conv_fft(u, h):
     Returns:
         ``(batch, T, D, order)``: ``m[b, t, d] = sum_{k<=t} h[t - k] u[b, k, d]``.
     """
-    ut = ops.transpose(u, (0, 2, 1))  # (B, D, T)
-    length = u.shape[1]
-    if isinstance(length, int):
-        # Next power of two >= 2T - 1: no circular wrap-around, fastest FFT size.
-        n = 1 << max(0, (2 * length - 2).bit_length())
-        ut = ops.pad(ut, [[0, 0], [0, 0], [0, n - length]])
-        h = ops.pad(h, [[0, n - length], [0, 0]])
-    else:  # Unknown at trace time (TensorFlow graph): pad to exactly 2T.
-        length = ops.shape(u)[1]
-        n = 2 * length
-        ut = ops.concatenate([ut, ops.zeros_like(ut)], axis=-1)
-        h = ops.concatenate([h, ops.zeros_like(h)], axis=0)
+    ut, h, length, n = _fft_operands(u, h)
     ur, ui = ops.rfft(ut)  # (B, D, F)
     hr, hi = ops.rfft(ops.transpose(h))  # (order, F)
     ur, ui = ur[:, :, None, :], ui[:, :, None, :]
@@ -123,21 +145,75 @@ def causal_conv_fft(u, h):
     return ops.transpose(m, (0, 3, 1, 2))
 
 
+def projected_causal_conv_fft(u, g):
+    """Causal convolution with a projected impulse response, by FFT.
+
+    Args:
+        u: ``(batch, T, D)`` encoded input.
+        g: ``(D, T, units)``: ``g[d, k] = H[k] @ W_d`` (see
+            :func:`projected_impulse_response`).
+
+    Returns:
+        ``(batch, T, units)``: ``y[b, t] = sum_d sum_{k<=t} g[d, t - k] u[b, k, d]``.
+    """
+    ut, g, length, n = _fft_operands(u, ops.transpose(g, (1, 0, 2)))  # g: (n, D, U)
+    ur, ui = ops.rfft(ut)  # (B, D, F)
+    gr, gi = ops.rfft(ops.transpose(g, (1, 2, 0)))  # (D, U, F)
+    pr = ops.einsum("bdf,duf->buf", ur, gr) - ops.einsum("bdf,duf->buf", ui, gi)
+    pi = ops.einsum("bdf,duf->buf", ur, gi) + ops.einsum("bdf,duf->buf", ui, gr)
+    y = ops.irfft((pr, pi), fft_length=n)[..., :length]  # (B, U, T)
+    return ops.transpose(y, (0, 2, 1))
+
+
+def lower_toeplitz(u):
+    """``U[b, d, t, k] = u[b, t - k, d]`` (0 for ``k > t``): ``(batch, D, T, T)``."""
+    length = u.shape[1] if isinstance(u.shape[1], int) else ops.shape(u)[1]
+    t = ops.arange(length)
+    lag = t[:, None] - t[None, :]  # (T, T): t - k
+    mask = ops.cast(lag >= 0, u.dtype)
+    ut = ops.transpose(u, (0, 2, 1))  # (B, D, T)
+    return ops.take(ut, ops.maximum(lag, 0), axis=2) * mask
+
+
 def causal_conv_direct(u, h):
     """Causal convolution as a lower-triangular Toeplitz matrix product.
 
     Builds ``U[b, d, t, k] = u[b, t - k, d]`` (0 for ``k > t``) and returns
     ``U @ h`` rearranged to ``(batch, T, D, order)``. Loop-free; O(T^2) work.
     """
-    length = u.shape[1] if isinstance(u.shape[1], int) else ops.shape(u)[1]
-    t = ops.arange(length)
-    lag = t[:, None] - t[None, :]  # (T, T): t - k
-    mask = ops.cast(lag >= 0, u.dtype)
-    ut = ops.transpose(u, (0, 2, 1))  # (B, D, T)
-    toeplitz = ops.take(ut, ops.maximum(lag, 0), axis=2)  # (B, D, T, T)
-    toeplitz = toeplitz * mask
-    m = ops.matmul(toeplitz, h)  # (B, D, T, order)
+    m = ops.matmul(lower_toeplitz(u), h)  # (B, D, T, order)
     return ops.transpose(m, (0, 2, 1, 3))
+
+
+def projected_causal_conv_direct(u, g):
+    """:func:`projected_causal_conv_fft` as one Toeplitz matrix product.
+
+    ``y[b, t] = sum_{d, k} U[b, d, t, k] g[d, k]``: the ``(batch, T, D * T)``
+    Toeplitz rows times ``g`` flattened to ``(D * T, units)``.
+    """
+    toeplitz = lower_toeplitz(u)  # (B, D, T, T)
+    shape = ops.shape(toeplitz)
+    d, units = g.shape[0], g.shape[-1]
+    if d > 1:
+        toeplitz = ops.transpose(toeplitz, (0, 2, 1, 3))  # (B, T, D, T)
+    rows = ops.reshape(toeplitz, (shape[0], shape[2], d * shape[3]))
+    return backend_utils.matmul(rows, ops.reshape(g, (-1, units)))
+
+
+def projected_impulse_response(h, kernel, memory_d: int):
+    """``g[d, k] = H[k] @ W_d``, ``(memory_d, T, units)``.
+
+    For memories ``m_t`` flattened to ``(memory_d * order,)`` and ``W`` of shape
+    ``(memory_d * order, units)`` in ``memory_d`` row blocks ``W_d``, linearity
+    gives ``m_t @ W = sum_d sum_{k<=t} u[k, d] g[d, t - k]``: the projection is a
+    causal convolution of ``u`` itself (:meth:`LMUParallel.projected_memory`).
+    """
+    order = h.shape[-1]
+    units = kernel.shape[-1]
+    if memory_d == 1:
+        return backend_utils.matmul(h, kernel)[None]
+    blocks = ops.reshape(kernel, (memory_d, order, units))
+    return ops.matmul(h[None], blocks)
 
 
 def last_memory(u, h):
@@ -145,10 +221,58 @@ def last_memory(u, h):
     return ops.einsum("bkd,ko->bdo", u, ops.flip(h, axis=0))
 
 
-def resolve_conv_mode(conv_mode: str, length, backend: str) -> str:
-    """Picks ``"fft"`` or ``"direct"`` for ``conv_mode="auto"`` (measured table)."""
-    if conv_mode != "auto":
-        return conv_mode
-    if not isinstance(length, int):
-        return "fft"
-    return "direct" if length <= AUTO_DIRECT_MAX_LENGTH.get(backend, 64) else "fft"
+def causal_conv_convolution(u, h):
+    """:func:`causal_conv_direct` as the backend's convolution op.
+
+    Each of the ``D`` inputs is convolved, as a one-channel signal left-padded
+    with ``T - 1`` zeros, with the ``T``-tap kernel ``flip(h)`` (``order`` output
+    channels). Needs a static ``T``.
+    """
+    batch, length, d = ops.shape(u)[0], u.shape[1], u.shape[2]
+    x = ops.reshape(ops.transpose(u, (0, 2, 1)), (-1, length, 1))  # (B * D, T, 1)
+    x = ops.pad(x, ((0, 0), (length - 1, 0), (0, 0)))
+    m = ops.conv(x, ops.flip(h, axis=0)[:, None, :], padding="valid")
+    m = ops.reshape(m, (batch, d, length, h.shape[-1]))
+    return ops.transpose(m, (0, 2, 1, 3))
+
+
+def projected_causal_conv_convolution(u, g_reversed):
+    """:func:`projected_causal_conv_fft` as the backend's convolution op: ``u``
+    left-padded with ``T - 1`` zeros, convolved with the ``T``-tap kernel
+    ``g_reversed`` (``g`` flipped in time, ``(D, T, units)``; flipping ``H``
+    before :func:`projected_impulse_response` gives it with no flip of ``g``).
+    Needs a static ``T``."""
+    length = u.shape[1]
+    x = ops.pad(u, ((0, 0), (length - 1, 0), (0, 0)))
+    d, _, units = g_reversed.shape
+    if d == 1:
+        kernel = ops.reshape(g_reversed, (length, 1, units))
+    else:
+        kernel = ops.transpose(g_reversed, (1, 0, 2))
+    return ops.conv(x, kernel, padding="valid")
+
+
+def resolve_conv_mode(
+    conv_mode: str, length, backend: str, training: bool | None = False
+) -> str:
+    """The form that computes the memory: ``"fft"``, ``"direct"`` or ``"convolution"``.
+
+    ``conv_mode="auto"`` picks ``"fft"`` or ``"direct"`` by length (measured
+    table). ``"direct"`` runs as ``"convolution"`` (the same O(T^2) sum by the
+    backend's convolution op) at inference on the backends in
+    ``DIRECT_AS_CONVOLUTION_AT_INFERENCE`` when ``T`` is static.
+    """
+    if conv_mode == "auto":
+        if not isinstance(length, int):
+            return "fft"
+        conv_mode = (
+            "direct" if length <= AUTO_DIRECT_MAX_LENGTH.get(backend, 64) else "fft"
+        )
+    if (
+        conv_mode == "direct"
+        and not training
+        and isinstance(length, int)
+        and backend in DIRECT_AS_CONVOLUTION_AT_INFERENCE
+    ):
+        return "convolution"
+    return conv_mode

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from lmuformer_keras import backend_utils
 from lmuformer_keras.layers import lmu_memory
 from lmuformer_keras.layers.lmu_base import LMUBase, is_rnn_cell
 
@@ -124,19 +125,61 @@ class LMUParallel(LMUBase):
             return lmu_memory.impulse_response_static(a, b, length)
         return lmu_memory.impulse_response_dynamic(a, b, length)
 
-    def memory(self, u):
+    def memory(self, u, training: bool | None = False):
         """All memories ``(batch, T, memory_d * order)`` of an encoded ``u``."""
         static_length = u.shape[1]
         length = static_length if isinstance(static_length, int) else ops.shape(u)[1]
         h = self.impulse_response(length, self.compute_dtype)
-        mode = lmu_memory.resolve_conv_mode(
-            self.conv_mode, static_length, keras.backend.backend()
-        )
-        if mode == "fft":
+        form = self._conv_form(static_length, training)
+        if form == "fft":
             m = lmu_memory.causal_conv_fft(u, h)
+        elif form == "convolution":
+            m = lmu_memory.causal_conv_convolution(u, h)
         else:
             m = lmu_memory.causal_conv_direct(u, h)
         return ops.reshape(m, (-1, length, self.memory_size))
+
+    def projected_memory(self, u, kernel, training: bool | None = False):
+        """``memory(u) @ kernel``, ``(batch, T, units)``, for ``kernel`` of shape
+        ``(memory_d * order, units)``.
+
+        The memory is linear in ``u``, so the product folds into the impulse
+        response: ``m_t @ W = sum_d sum_{k<=t} u[k, d] g[d, t - k]`` with
+        ``g[d, k] = H[k] @ W_d`` (computed per call, ``T x order x units``
+        multiply-adds, independent of the batch). That is a causal convolution of
+        ``u`` with ``units`` outputs instead of ``order`` per memory, and no
+        ``(batch * T, memory_d * order) @ (memory_d * order, units)`` product. It
+        is used when it is the cheaper way (``units * T <= order * (T + units)``;
+        the LMUFormer presets all qualify), else ``memory(u) @ kernel`` is
+        computed as written. Both are the same function up to float rounding.
+        """
+        static_length = u.shape[1]
+        length = static_length if isinstance(static_length, int) else ops.shape(u)[1]
+        units = int(kernel.shape[-1])
+        dtype = self.compute_dtype
+        if isinstance(static_length, int) and units * static_length > self.order * (
+            static_length + units
+        ):
+            return backend_utils.matmul(
+                self.memory(u, training), ops.cast(kernel, dtype)
+            )
+        h = self.impulse_response(length, dtype)
+        kernel = ops.cast(kernel, dtype)
+        form = self._conv_form(static_length, training)
+        if form == "convolution":  # Its kernel is g reversed in time: H reversed.
+            g_reversed = lmu_memory.projected_impulse_response(
+                ops.flip(h, axis=0), kernel, self.memory_d
+            )
+            return lmu_memory.projected_causal_conv_convolution(u, g_reversed)
+        g = lmu_memory.projected_impulse_response(h, kernel, self.memory_d)
+        if form == "fft":
+            return lmu_memory.projected_causal_conv_fft(u, g)
+        return lmu_memory.projected_causal_conv_direct(u, g)
+
+    def _conv_form(self, static_length, training) -> str:
+        return lmu_memory.resolve_conv_mode(
+            self.conv_mode, static_length, keras.backend.backend(), training
+        )
 
     def call(self, inputs, training: bool | None = None):
         u = self.encode(inputs)
@@ -156,7 +199,7 @@ class LMUParallel(LMUBase):
                 return m
             hidden_in = ops.concatenate([m, x_last], -1) if self.input_to_hidden else m
             return self.hidden_cell(hidden_in, training=training)
-        m = self.memory(u)
+        m = self.memory(u, training)
         if self.hidden_cell is None:
             return m if self.return_sequences else m[:, -1]
         hidden_in = ops.concatenate([m, inputs], -1) if self.input_to_hidden else m

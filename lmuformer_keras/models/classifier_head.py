@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+from keras import ops
 
 from lmuformer_keras.layers.dense import Dense
 from lmuformer_keras.models.blocks import (
@@ -55,6 +56,17 @@ class ClassifierHead(keras.layers.Layer):
         if self.spiking:
             x = self.lif(per_frame(bn_after(self.bn, training), x))
         return per_frame(self.fc, x)
+
+    def mean_logits(self, x, training: bool | None = None):
+        """``mean_t logits_t``, ``(batch, num_classes)``.
+
+        The non-spiking head is affine, so the mean over frames is taken first:
+        ``mean_t (W x_t + b) = W mean_t(x_t) + b``, one ``(batch, dim)`` product
+        instead of ``(batch * time, dim)`` (the same up to float rounding).
+        """
+        if self.spiking:
+            return ops.mean(self(x, training=training), axis=1)
+        return self.fc(ops.mean(x, axis=1))
 
     def state_specs(self) -> list:
         return [spec(self.lif, "membrane", (self.dim,))] if self.spiking else []

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import ops
 
 from lmuformer_keras.models.blocks import StateSpec
 from lmuformer_keras.models.channel_mixer import ChannelMixer
@@ -208,8 +207,8 @@ class LMUFormer(keras.Model):
         self.head.build(block_shape)
         self.built = True
 
-    def frame_logits(self, x, training: bool | None = None):
-        """Per-frame logits ``(batch, time, num_classes)`` of the parallel model."""
+    def _features(self, x, training: bool | None):
+        """The last block's output ``(batch, time, dim)``, the head's input."""
         self._check_input(tuple(x.shape))
         z = self.patch_embedding(x, training=training)
         for token_mixer, channel_mixer in zip(
@@ -217,10 +216,15 @@ class LMUFormer(keras.Model):
         ):
             z = z + token_mixer(z, training=training)
             z = z + channel_mixer(z, training=training)
-        return self.head(z, training=training)
+        return z
+
+    def frame_logits(self, x, training: bool | None = None):
+        """Per-frame logits ``(batch, time, num_classes)`` of the parallel model."""
+        return self.head(self._features(x, training), training=training)
 
     def call(self, x, training: bool | None = None):
-        return ops.mean(self.frame_logits(x, training=training), axis=1)
+        """Clip logits: the mean over frames of :meth:`frame_logits`."""
+        return self.head.mean_logits(self._features(x, training), training=training)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (input_shape[0], self.num_classes)

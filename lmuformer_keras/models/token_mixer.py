@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from lmuformer_keras import backend_utils
 from lmuformer_keras.layers.dense import Dense
 from lmuformer_keras.layers.lmu_parallel import LMUParallel
 from lmuformer_keras.models.blocks import (
@@ -40,7 +41,10 @@ class LMUTokenMixer(keras.layers.Layer):
         h_t = LIF(BN(W_h [m^s_t ; s_t] + b_h));  y_t = BN(W_o h_t + b_o)
 
     At inference each ``BN(W x + b)`` runs as one Dense with the BatchNormalization
-    folded into its weights (``blocks.dense_bn``; equal up to float rounding).
+    folded into its weights (``blocks.dense_bn``; equal up to float rounding). In
+    the non-spiking mixer ``W_h [m_t ; x_t]`` is computed as ``W_m m_t + W_x x_t``
+    with ``W_m`` folded into the memory's impulse response, training and
+    inference (``LMUParallel.projected_memory``); the memories are never formed.
 
     Args:
         dim: Channels in and out.
@@ -123,14 +127,47 @@ class LMUTokenMixer(keras.layers.Layer):
         if self.spiking:
             x = self.input_lif(per_frame(bn_after(self.input_bn, training), x))
             u = self.u_lif(per_frame(dense_bn(self.encoder, self.u_bn, training), x))
-            m = self.m_lif(per_frame(bn_after(self.m_bn, training), self.memory(u)))
+            m = self.m_lif(
+                per_frame(
+                    bn_after(self.m_bn, training), self.memory(u, training=training)
+                )
+            )
             mx = ops.concatenate([m, x], axis=-1)
             h = self.h_lif(per_frame(dense_bn(self.hidden, self.h_bn, training), mx))
         else:
-            m = self.memory(per_frame(lambda r: relu(self.encoder(r)), x))
-            mx = ops.concatenate([m, x], axis=-1)
-            h = per_frame(lambda r: relu(self.hidden(r)), mx)
+            u = per_frame(lambda r: relu(self.encoder(r)), x)
+            h = relu(self._hidden_of_memory(u, x, training))
         return per_frame(dense_bn(self.proj, self.proj_bn, training), h)
+
+    def _hidden_of_memory(self, u, x, training):
+        """``W_h [m_t ; x_t] + b_h`` with ``m = memory(u)``, without the memories.
+
+        ``W_h [m ; x] = W_m m + W_x x`` (``W_h``'s row blocks), and ``W_m m`` is
+        :meth:`LMUParallel.projected_memory`: the memory's convolution with ``W_m``
+        folded into its impulse response. This skips the ``(batch * T, order)``
+        memories, their concatenation with ``x`` and a third of the hidden
+        layer's product; the same function up to float rounding. A quantized
+        hidden layer (or one with an activation) runs as written.
+        """
+        hidden = self.hidden
+        if hidden.quantization_mode is not None or hidden.activation not in (
+            None,
+            keras.activations.linear,
+        ):
+            mx = ops.concatenate([self.memory.memory(u, training), x], axis=-1)
+            return per_frame(hidden, mx)
+        m_size = self.memory_d * self.order
+        kernel = hidden.kernel
+        dtype = hidden.compute_dtype
+        w_x = ops.cast(kernel[m_size:], dtype)
+
+        def input_part(rows):
+            y = backend_utils.matmul(ops.cast(rows, dtype), w_x)
+            return y if hidden.bias is None else y + ops.cast(hidden.bias, dtype)
+
+        return per_frame(input_part, x) + self.memory.projected_memory(
+            u, kernel[:m_size], training
+        )
 
     def state_specs(self) -> list:
         specs = [spec(self.memory, "m", (self.memory_d * self.order,))]
