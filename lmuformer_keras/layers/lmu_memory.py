@@ -11,9 +11,12 @@ Two loop-free ways to compute it are provided: ``causal_conv_fft`` (O(T log T), 
 convolution equals the linear one) and ``causal_conv_direct`` (a lower-triangular
 Toeplitz matrix product, O(T^2), the form an int8 runtime can take).
 
+``causal_conv_convolution`` computes the direct form's sum with the backend's
+convolution op (``resolve_conv_mode`` picks it at inference where it is faster).
+
 When the memories only feed a product ``m_t @ W``, the product folds into the impulse
 response (``projected_impulse_response``) and ``projected_causal_conv_fft`` /
-``projected_causal_conv_direct`` give ``m_t @ W`` without forming ``m_t``.
+``_direct`` / ``_convolution`` give ``m_t @ W`` without forming ``m_t``.
 """
 
 from __future__ import annotations
@@ -34,11 +37,11 @@ AUTO_DIRECT_MAX_LENGTH = {"tensorflow": 512, "jax": 896, "torch": 640}
 
 # Backends on which, at inference, the direct form runs as the backend's convolution
 # op (kernel: the flipped impulse response, T taps) instead of gathering the Toeplitz
-# matrix and multiplying: there it is as fast at T = 32 and 1.5-3.4x faster at T = 128
-# and 512 (batch 32, 256 outputs, float32 and bfloat16; `benchmarks/lmu_speed.py
-# --inference_forms`). Not on JAX (XLA's convolution is slower than the gather form
-# there), and not in training: the convolution's backward pass, with its one-channel
-# weight gradient, is 2-3x slower than the Toeplitz product's.
+# matrix and multiplying: there it is 1.1-1.2x faster at T = 32 and 1.3-2.7x at
+# T = 128 and 512 (batch 32, 256 outputs, float32; `benchmarks/lmu_memory_forms.py`).
+# Not on JAX (XLA's convolution is 1.1-1.7x slower than the gather form there), and
+# not in training: forward + backward through the convolution, with its one-channel
+# weight gradient, is 1.8-3.7x slower than through the Toeplitz product.
 DIRECT_AS_CONVOLUTION_AT_INFERENCE = ("tensorflow", "torch")
 
 

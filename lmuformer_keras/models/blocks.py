@@ -84,6 +84,15 @@ def bn_after(bn: keras.layers.BatchNormalization, training, fn=None):
     return lambda rows: bn(rows if fn is None else fn(rows), training=training)
 
 
+def is_affine_dense(dense: keras.layers.Dense) -> bool:
+    """Whether ``dense`` computes ``x @ dense.kernel + dense.bias`` (not quantized, no
+    activation), so that its weights may be used in a rewritten product."""
+    return dense.quantization_mode is None and dense.activation in (
+        None,
+        keras.activations.linear,
+    )
+
+
 def dense_bn(dense: keras.layers.Dense, bn: keras.layers.BatchNormalization, training):
     """``rows -> bn(dense(rows))`` for :func:`per_frame`, folded at inference.
 
@@ -99,11 +108,7 @@ def dense_bn(dense: keras.layers.Dense, bn: keras.layers.BatchNormalization, tra
     keeps the unfolded form (:func:`bn_step`), which is what the export quantizes.
     Dense layers with an activation or quantized kernels are not folded.
     """
-    foldable = (
-        dense.quantization_mode is None
-        and dense.activation in (None, keras.activations.linear)
-        and bn.axis in (-1, 1)
-    )
+    foldable = is_affine_dense(dense) and bn.axis in (-1, 1)
     if training or not foldable:
         return bn_after(bn, training, dense)
 

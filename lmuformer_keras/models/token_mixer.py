@@ -15,6 +15,7 @@ from lmuformer_keras.models.blocks import (
     bn_after,
     bn_step,
     dense_bn,
+    is_affine_dense,
     lif_step,
     make_lif,
     per_frame,
@@ -150,10 +151,7 @@ class LMUTokenMixer(keras.layers.Layer):
         hidden layer (or one with an activation) runs as written.
         """
         hidden = self.hidden
-        if hidden.quantization_mode is not None or hidden.activation not in (
-            None,
-            keras.activations.linear,
-        ):
+        if not is_affine_dense(hidden):
             mx = ops.concatenate([self.memory.memory(u, training), x], axis=-1)
             return per_frame(hidden, mx)
         m_size = self.memory_d * self.order
