@@ -476,3 +476,48 @@ def test_no_xla_loop_on_apple_silicon_gpus(monkeypatch):
     assert backend_utils._tf_has_xla()
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("tau, v_th, v_reset", [(2.0, 1.0, 0.0), (3.0, 0.5, -0.3)])
+def test_membranes_integrate_in_float32_under_mixed_precision(tau, v_th, v_reset):
+    """Under ``mixed_bfloat16`` the LIF returns bfloat16 spikes and float32
+    membranes, computed as the float32 LIF computes them from the same inputs (a
+    bfloat16 membrane would round ``X_t / tau`` away), in the multi-step call and in
+    the step; its surrogate gradient reaches the bfloat16 inputs."""
+    kwargs = dict(tau=tau, v_threshold=v_th, v_reset=v_reset, return_state=True)
+    mixed = LIF(dtype="mixed_bfloat16", **kwargs)
+    plain = LIF(**kwargs)
+    assert mixed.state_dtype == "float32" and plain.state_dtype == "float32"
+    x = ops.cast(RNG.normal(size=(3, 30, 7)).astype("float32") * 2, "bfloat16")
+    v0 = RNG.normal(size=(3, 7)).astype("float32")
+    s, v = mixed(x, initial_state=v0)
+    ref_s, ref_v = plain(ops.cast(x, "float32"), initial_state=v0)
+    assert keras.backend.standardize_dtype(s.dtype) == "bfloat16"
+    assert keras.backend.standardize_dtype(v.dtype) == "float32"
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(ops.cast(s, "float32")), ops.convert_to_numpy(ref_s)
+    )
+    np.testing.assert_array_equal(ops.convert_to_numpy(v), ops.convert_to_numpy(ref_v))
+    assert 0.0 < float(ops.convert_to_numpy(ref_s).mean()) < 1.0
+
+    # The step against the float32 step (on JAX the compiled scan may contract
+    # into fused multiply-adds, which op-by-op steps do not).
+    v_t = ref_v_t = ops.convert_to_tensor(v0)
+    for t in range(x.shape[1]):
+        s_t, v_t = mixed.step(x[:, t], v_t)
+        ref_s_t, ref_v_t = plain.step(ops.cast(x[:, t], "float32"), ref_v_t)
+        assert keras.backend.standardize_dtype(s_t.dtype) == "bfloat16"
+        assert keras.backend.standardize_dtype(v_t.dtype) == "float32"
+        np.testing.assert_array_equal(
+            ops.convert_to_numpy(ops.cast(s_t, "float32")),
+            ops.convert_to_numpy(ref_s_t),
+        )
+        np.testing.assert_array_equal(
+            ops.convert_to_numpy(v_t), ops.convert_to_numpy(ref_v_t)
+        )
+
+    (g,) = grad(
+        lambda a: ops.cast(LIF(dtype="mixed_bfloat16", tau=tau)(a), "float32"),
+        ops.convert_to_numpy(ops.cast(x, "float32")),
+    )
+    assert np.all(np.isfinite(g)) and np.any(g != 0)

@@ -41,6 +41,14 @@ class LIF(keras.layers.Layer):
     The multi-step form scans :meth:`step` over the time axis, so running
     :meth:`step` frame by frame gives bit-identical spikes and membranes.
 
+    Under a 16-bit compute dtype (``mixed_bfloat16``, ``mixed_float16``) the
+    membranes integrate in float32, as Keras' BatchNormalization computes its
+    statistics in float32: a bfloat16 membrane (8 significant bits) would round away
+    most of ``X_t / tau`` near the threshold, and on CPUs, which emulate bfloat16
+    arithmetic, the float32 loop is also the faster one. The spikes (exactly 0 or
+    1) are returned in the compute dtype, the membranes in float32
+    (:attr:`state_dtype`).
+
     Args:
         tau: Membrane time constant, ``> 0``.
         v_threshold: Firing threshold.
@@ -57,8 +65,9 @@ class LIF(keras.layers.Layer):
         initial_state: Optional ``(batch, ...)`` membranes ``V_{-1}`` (default zeros).
 
     Returns:
-        Spikes ``(batch, time, ...)``; with ``return_state=True``,
-        ``(spikes, final_membrane)`` with ``final_membrane`` of shape ``(batch, ...)``.
+        Spikes ``(batch, time, ...)`` in the compute dtype; with
+        ``return_state=True``, ``(spikes, final_membrane)`` with ``final_membrane``
+        of shape ``(batch, ...)`` in :attr:`state_dtype`.
 
     Raises:
         ValueError: ``tau <= 0``, unknown ``surrogate``, ``alpha <= 0``,
@@ -101,9 +110,16 @@ class LIF(keras.layers.Layer):
             math.frexp(self._decay)[0] == 0.5 and self.v_reset == 0.0
         )
 
+    @property
+    def state_dtype(self) -> str:
+        """The dtype the membranes integrate in: the compute dtype, or float32 where
+        that is a 16-bit float."""
+        dtype = self.compute_dtype
+        return "float32" if dtype in ("bfloat16", "float16") else dtype
+
     # ------------------------------------------------------------------ math
     def _step(self, x_t, v_prev, differentiable=True):
-        """One LIF step on tensors of the compute dtype: ``(s_t, v_t)``."""
+        """One LIF step on tensors of :attr:`state_dtype`: ``(s_t, v_t)``."""
         if self.v_reset == 0.0:
             h = v_prev + (x_t - v_prev) * self._decay
         else:
@@ -135,14 +151,16 @@ class LIF(keras.layers.Layer):
                 comparison and a bool-to-float cast, for export.
 
         Returns:
-            ``(s_t, v_t)``: spikes and new membranes, both shaped like ``x_t``.
+            ``(s_t, v_t)``: spikes (compute dtype) and new membranes
+            (:attr:`state_dtype`), both shaped like ``x_t``.
         """
-        x_t = ops.convert_to_tensor(x_t, dtype=self.compute_dtype)
+        x_t = ops.cast(ops.convert_to_tensor(x_t), self.state_dtype)
         if v_prev is None:
             v_prev = ops.zeros_like(x_t)
         else:
-            v_prev = ops.convert_to_tensor(v_prev, dtype=self.compute_dtype)
-        return self._step(x_t, v_prev, differentiable)
+            v_prev = ops.cast(ops.convert_to_tensor(v_prev), self.state_dtype)
+        s, v = self._step(x_t, v_prev, differentiable)
+        return ops.cast(s, self.compute_dtype), v
 
     # ----------------------------------------------------------------- layer
     def _check_rank(self, shape):
@@ -157,12 +175,12 @@ class LIF(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, initial_state=None):
-        x = ops.convert_to_tensor(inputs, dtype=self.compute_dtype)
+        x = ops.cast(ops.convert_to_tensor(inputs), self.state_dtype)
         self._check_rank(tuple(x.shape))
         if initial_state is None:
             v0 = ops.zeros_like(x[:, 0])
         else:
-            v0 = ops.convert_to_tensor(initial_state, dtype=self.compute_dtype)
+            v0 = ops.cast(ops.convert_to_tensor(initial_state), self.state_dtype)
         fast = lif_scan_without_autograd(
             x, v0, self._decay, self.v_threshold, self.v_reset
         )
@@ -175,6 +193,7 @@ class LIF(keras.layers.Layer):
                 xla_exact=self._compiles_exactly,
             )
         spikes, v_last = fast
+        spikes = ops.cast(spikes, self.compute_dtype)
         if self.return_state:
             return spikes, v_last
         return spikes
