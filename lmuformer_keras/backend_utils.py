@@ -92,8 +92,9 @@ def lif_scan_without_autograd(x, v0, decay: float, v_threshold: float, v_reset: 
 
     if torch.is_grad_enabled():
         return None
-    # Python-float scalars, as Keras passes them to torch (for bfloat16 inputs torch
-    # then computes in float32 and rounds once, like the Keras ops).
+    # Python-float scalars, as Keras passes them to torch (the LIF's membranes are
+    # float32 under every policy, LIF.state_dtype; for bfloat16 inputs torch would
+    # compute in float32 and round once, like the Keras ops).
     decay, v_threshold, v_reset = float(decay), float(v_threshold), float(v_reset)
     spikes = torch.empty_like(x)
     v = v0
