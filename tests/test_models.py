@@ -246,6 +246,38 @@ def test_dtype_policy_reaches_every_layer(tmp_path, spiking):
     stream = StreamingModel(mixed)  # the step graph follows the model's policy
     outputs = stream.step_model([x[:, 0], *stream.initial_states(2)])
     assert keras.backend.standardize_dtype(outputs[0].dtype) == "bfloat16"
+    # The LIF membranes integrate in float32 and go back in unrounded; the other
+    # states (buffers, memories) are in the compute dtype.
+    logits, states = stream.step(x[:, 1], outputs[1:])
+    assert keras.backend.standardize_dtype(logits.dtype) == "bfloat16"
+    for spec, graph_state, state in zip(
+        stream.state_specs, outputs[1:], states, strict=True
+    ):
+        expected = "float32" if spec.name.endswith("/membrane") else "bfloat16"
+        assert keras.backend.standardize_dtype(graph_state.dtype) == expected
+        assert keras.backend.standardize_dtype(state.dtype) == expected
+    if spiking:  # Membranes off the bfloat16 grid change the next membranes.
+        rng = np.random.default_rng(1)
+        fine = [
+            rng.normal(size=st.shape).astype("float32") * 0.3
+            if spec.name.endswith("/membrane")
+            else keras.ops.convert_to_numpy(keras.ops.cast(st, "float32"))
+            for spec, st in zip(stream.state_specs, outputs[1:], strict=True)
+        ]
+        coarse = [
+            keras.ops.convert_to_numpy(
+                keras.ops.cast(keras.ops.cast(st, "bfloat16"), "float32")
+            )
+            for st in fine
+        ]
+        for run in (stream.step_model, lambda a: stream.step(a[0], a[1:])[1]):
+            out_fine, out_coarse = (run([x[:, 1], *st]) for st in (fine, coarse))
+            assert any(
+                not np.array_equal(
+                    keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
+                )
+                for a, b in zip(out_fine[-3:], out_coarse[-3:], strict=True)
+            )
     path = str(tmp_path / "mixed.keras")
     mixed.save(path)
     loaded = keras.models.load_model(path)

@@ -27,12 +27,13 @@ def conv1d_step(conv: keras.layers.Conv1D, x_t, buffer):
         conv: A built ``Conv1D`` with stride 1 and dilation 1.
         x_t: ``(batch, C_in)`` current frame.
         buffer: ``(batch, k - 1, C_in)`` previous frames, oldest first (zeros at
-            the start of a stream).
+            the start of a stream); cast to the dtype of ``x_t``.
 
     Returns:
         ``(y_t, new_buffer)``: ``(batch, C_out)`` and ``(batch, k - 1, C_in)``.
     """
     k, c_in, c_out = conv.kernel.shape
+    buffer = ops.cast(buffer, x_t.dtype)
     window = ops.concatenate([buffer, x_t[:, None, :]], axis=1)  # (B, k, C_in)
     flat = ops.reshape(window, (-1, k * c_in))
     kernel = ops.reshape(ops.cast(conv.kernel, x_t.dtype), (k * c_in, c_out))

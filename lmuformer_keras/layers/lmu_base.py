@@ -205,14 +205,15 @@ class LMUBase(keras.layers.Layer):
 
         Args:
             u_t: ``(batch, memory_d)`` encoded input.
-            m_prev: ``(batch, memory_d * order)`` previous memory (row-major).
+            m_prev: ``(batch, memory_d * order)`` previous memory (row-major), cast
+                to the dtype of ``u_t``.
 
         Returns:
             ``(batch, memory_d * order)``.
         """
         dtype = keras.backend.standardize_dtype(u_t.dtype)
         a, b = self.discrete_matrices(dtype)
-        m = ops.reshape(m_prev, (-1, self.memory_d, self.order))
+        m = ops.reshape(ops.cast(m_prev, dtype), (-1, self.memory_d, self.order))
         m = ops.matmul(m, ops.transpose(a)) + u_t[:, :, None] * b
         return ops.reshape(m, (-1, self.memory_size))
 

@@ -35,9 +35,14 @@ class StreamingStep(keras.layers.Layer):
     def __init__(self, model: LMUFormer, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model = model
+        # Each block casts its own states (under mixed precision the LIF membranes
+        # stay float32, the rest compute in bfloat16); Keras would round them all
+        # to the compute dtype.
+        self._convert_input_args = False
 
     def call(self, inputs: list):
-        logits, states = self.model.step(inputs[0], list(inputs[1:]))
+        frame = ops.cast(inputs[0], self.compute_dtype)
+        logits, states = self.model.step(frame, list(inputs[1:]))
         return [logits, *states]
 
     def get_config(self) -> dict[str, Any]:
@@ -117,9 +122,9 @@ class StreamingModel:
                 f"StreamingModel.step: frame must have shape (batch, "
                 f"{self.num_features}), got {tuple(frame.shape)}"
             )
-        states = [
-            ops.convert_to_tensor(s, dtype=self.model.compute_dtype) for s in states
-        ]
+        # Each block casts its own states: under mixed precision the LIF membranes
+        # integrate in float32 (LIF.state_dtype), the rest in the compute dtype.
+        states = [ops.convert_to_tensor(s) for s in states]
         return self.model.step(frame, states)
 
     @property
