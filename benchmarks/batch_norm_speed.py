@@ -23,9 +23,7 @@ in both (XLA fuses them itself): its rows show the noise of the measurement.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import os
 import sys
 
@@ -71,78 +69,13 @@ def layer_times(repeats: int) -> list[dict]:
     return results
 
 
-def model_times(presets: list[str], repeats: int) -> list[dict]:
-    import keras
-    import numpy as np
-    import timing
-
-    from lmuformer_keras.models import LMUFormer
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(32, 128, 128)).astype("float32")
-    y = np.eye(35, dtype="float32")[rng.integers(0, 35, 32)]
-    variants = {"library": contextlib.nullcontext, "keras_bn": keras_bn_ops}
-    results = []
-    for preset in presets:
-        fns = {}
-        for name, scope in variants.items():
-            keras.utils.set_random_seed(0)
-            model = LMUFormer.from_preset(preset)
-            model.compile(
-                keras.optimizers.Adam(2.5e-3, beta_1=0.95, beta_2=0.999),
-                keras.losses.BinaryCrossentropy(from_logits=True),
-            )
-            fns[f"{name}/train"] = timing.scoped(
-                lambda m=model: m.train_on_batch(x, y), scope
-            )
-            fns[f"{name}/infer"] = timing.scoped(
-                lambda m=model: m.predict_on_batch(x), scope
-            )
-        times = timing.interleaved_medians(fns, warmup=2, repeats=repeats)
-        for step in ("train", "infer"):
-            results.append(
-                dict(
-                    kind="model",
-                    name=f"{preset} {step}",
-                    **{v: times[f"{v}/{step}"] for v in variants},
-                )
-            )
-    return results
-
-
-def child(args: argparse.Namespace) -> None:
-    sys.path.insert(0, HERE)
-    import timing
-
-    timing.set_threads(2)
-    import keras
-
-    rows = layer_times(args.repeats) + model_times(
-        args.presets.split(","), args.repeats
-    )
-    for r in rows:
-        print("RESULT " + json.dumps(dict(backend=keras.backend.backend(), **r)))
-
-
 def main() -> None:
     sys.path.insert(0, HERE)
     import timing
 
-    args = timing.preset_parser(__doc__, PRESETS, repeats=8).parse_args()
-    if args.child:
-        child(args)
-        return
-
-    print("| backend | timed | library | keras_bn | keras_bn / library |")
-    print("|---|---|---|---|---|")
-    for backend in args.backends.split(","):
-        for r in timing.child_results(__file__, args, backend):
-            lib, keras_bn = r["library"], r["keras_bn"]
-            print(
-                f"| {backend} | {r['kind']}: {r['name']} | {lib * 1e3:.1f} ms "
-                f"| {keras_bn * 1e3:.1f} ms | {keras_bn / lib:.2f}x |",
-                flush=True,
-            )
+    timing.library_vs_keras_main(
+        __doc__, __file__, layer_times, ("keras_bn", keras_bn_ops), PRESETS, repeats=8
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ after warm-up; peak memory is the process's max resident set size.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import statistics
@@ -68,7 +69,6 @@ def run_child(cmd: list[str], backend: str) -> tuple[list[dict], str]:
     Returns the JSON objects it printed on lines starting with ``RESULT `` and its
     stderr (for the error message when there are none).
     """
-    import json
     import subprocess
 
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
@@ -182,3 +182,88 @@ def interleaved_medians(
             fn()
             times[name].append(time.perf_counter() - t0)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def preset_variant_times(
+    presets: list[str], repeats: int, variants: dict[str, Callable]
+) -> list[dict]:
+    """``train_on_batch`` and ``predict_on_batch`` of each paper preset (batch 32,
+    128 x 128, float32) under each variant's context manager (``variants``: name ->
+    a context-manager factory, entered around every call and while tracing), one
+    model per variant, their calls interleaved.
+
+    Returns:
+        Rows ``dict(kind="model", name="<preset> <train|infer>", <variant>=seconds)``.
+    """
+    import keras
+
+    from lmuformer_keras.models import LMUFormer
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 128, 128)).astype("float32")
+    y = np.eye(35, dtype="float32")[rng.integers(0, 35, 32)]
+    results = []
+    for preset in presets:
+        fns = {}
+        for name, scope in variants.items():
+            keras.utils.set_random_seed(0)
+            model = LMUFormer.from_preset(preset)
+            model.compile(
+                keras.optimizers.Adam(2.5e-3, beta_1=0.95, beta_2=0.999),
+                keras.losses.BinaryCrossentropy(from_logits=True),
+            )
+            fns[f"{name}/train"] = scoped(lambda m=model: m.train_on_batch(x, y), scope)
+            fns[f"{name}/infer"] = scoped(lambda m=model: m.predict_on_batch(x), scope)
+        times = interleaved_medians(fns, warmup=2, repeats=repeats)
+        for step in ("train", "infer"):
+            results.append(
+                dict(
+                    kind="model",
+                    name=f"{preset} {step}",
+                    **{v: times[f"{v}/{step}"] for v in variants},
+                )
+            )
+    return results
+
+
+def library_vs_keras_main(
+    doc: str,
+    script: str,
+    layer_times: Callable[[int], list[dict]],
+    keras_variant: tuple[str, Callable],
+    presets: tuple[str, ...],
+    repeats: int,
+) -> None:
+    """The command line of a "library layer against Keras' layer" benchmark.
+
+    The parent prints one table row per result of each backend's child process:
+    ``library``, the Keras variant and their ratio (``keras / library``, > 1: the
+    library is faster). The child (2 threads) returns ``layer_times(repeats)`` and
+    :func:`preset_variant_times` of the presets as the library builds them and
+    under ``keras_variant`` (its name and context-manager factory).
+    """
+    import contextlib
+
+    args = preset_parser(doc, presets, repeats=repeats).parse_args()
+    name, scope = keras_variant
+    if args.child:
+        set_threads(2)
+        import keras
+
+        variants = {"library": contextlib.nullcontext, name: scope}
+        rows = layer_times(args.repeats) + preset_variant_times(
+            args.presets.split(","), args.repeats, variants
+        )
+        for r in rows:
+            print("RESULT " + json.dumps(dict(backend=keras.backend.backend(), **r)))
+        return
+    print(f"| backend | timed | library | {name} | {name} / library |")
+    print("|---|---|---|---|---|")
+    for backend in args.backends.split(","):
+        for r in child_results(script, args, backend):
+            lib, other = r["library"], r[name]
+            print(
+                f"| {backend} | {r['kind']}: {r['name']} | {lib * 1e3:.1f} ms "
+                f"| {other * 1e3:.1f} ms | {other / lib:.2f}x |",
+                flush=True,
+            )

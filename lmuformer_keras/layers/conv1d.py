@@ -1,4 +1,5 @@
-"""Conv1D that runs as one matrix product at bfloat16 inference on JAX."""
+"""Conv1D without layout copies on torch, and as one matrix product at bfloat16
+inference on JAX."""
 
 from __future__ import annotations
 
@@ -14,17 +15,28 @@ class Conv1D(keras.layers.Conv1D):
 
         y_t = activation(b + sum_{j=0}^{k-1} W[j] x_{t+j})     (x padded as configured)
 
-    At inference on JAX under ``mixed_bfloat16`` (where
-    :func:`lmuformer_keras.backend_utils.matmul` accumulates in float32 and is about
-    2x faster than XLA's convolution), stride 1, dilation 1, one group, channels
-    last, it computes the same sum as one matrix product of every padded frame with
-    all ``k`` taps side by side, then adds the ``k`` shifted slices::
+    For stride 1, dilation 1, one group and channels-last data it computes this sum
+    itself:
 
-        Z = X_pad @ [W[0] | ... | W[k-1]],    y_t = b + sum_j Z[t + j, j]
+    - by :func:`lmuformer_keras.backend_utils.conv1d`: on torch, a convolution of
+      the channels-last data as it lies in memory, where Keras' torch convolution
+      copies it to channels-first and back (1.1-1.4x faster forward, 1.1-1.3x
+      forward + backward; ``benchmarks/conv1d_speed.py``); on TensorFlow and
+      JAX, Keras' own ops, as ``keras.layers.Conv1D``;
+    - at inference on JAX under ``mixed_bfloat16`` (where
+      :func:`lmuformer_keras.backend_utils.matmul` accumulates in float32 and is
+      about 2x faster than XLA's convolution), as one matrix product of every
+      padded frame with all ``k`` taps side by side, then the sum of the ``k``
+      shifted slices::
 
-    The paper presets' inference is about 10% faster on JAX in bfloat16. Training
-    (whose backward pass through the shifted slices is slower than XLA's) and every
-    other case run ``keras.layers.Conv1D.call``.
+          Z = X_pad @ [W[0] | ... | W[k-1]],    y_t = b + sum_j Z[t + j, j]
+
+      The paper presets' inference is about 10% faster on JAX in bfloat16.
+      Training (whose backward pass through the shifted slices is slower than
+      XLA's) does not.
+
+    Quantized and LoRA-enabled layers, and every other configuration, run
+    ``keras.layers.Conv1D.call``.
 
     It has Keras' class name on purpose: Keras files the weights of layers kept in
     a list under their class name, so models saved with ``keras.layers``' Conv1D
@@ -32,7 +44,7 @@ class Conv1D(keras.layers.Conv1D):
     """
 
     def call(self, inputs, training=None):
-        if training or not self._runs_as_one_product(inputs):
+        if not self._is_plain(inputs):
             return super().call(inputs)
         k = self.kernel_size[0]
         if self.padding == "causal":
@@ -41,9 +53,23 @@ class Conv1D(keras.layers.Conv1D):
             pad = ((k - 1) // 2, k - 1 - (k - 1) // 2)
         else:
             pad = (0, 0)
-        x = ops.pad(inputs, ((0, 0), pad, (0, 0))) if any(pad) else inputs
         kernel = ops.cast(self.kernel, inputs.dtype)  # (k, C_in, C_out)
-        _, c_in, c_out = kernel.shape
+        bias = ops.cast(self.bias, inputs.dtype) if self.use_bias else None
+        one_product = not training and backend_utils.matmul_accumulates_in_float32(
+            inputs.dtype, self.compute_dtype
+        )
+        if one_product:
+            y = self._as_one_product(inputs, kernel, pad, bias)
+        else:
+            y = backend_utils.conv1d(inputs, kernel, *pad, bias=bias)
+        if self.activation is not None:
+            y = self.activation(y)
+        return y
+
+    @staticmethod
+    def _as_one_product(inputs, kernel, pad, bias):
+        k, c_in, c_out = kernel.shape
+        x = ops.pad(inputs, ((0, 0), pad, (0, 0))) if any(pad) else inputs
         taps = ops.reshape(ops.transpose(kernel, (1, 0, 2)), (c_in, k * c_out))
         shape = ops.shape(x)
         z = backend_utils.matmul(ops.reshape(x, (-1, c_in)), taps)
@@ -52,18 +78,11 @@ class Conv1D(keras.layers.Conv1D):
         y = z[:, 0:frames, 0]
         for j in range(1, k):
             y = y + z[:, j : j + frames, j]
-        if self.use_bias:
-            y = ops.add(y, self.bias)
-        if self.activation is not None:
-            y = self.activation(y)
-        return y
+        return y if bias is None else ops.add(y, bias)
 
-    def _runs_as_one_product(self, inputs) -> bool:
+    def _is_plain(self, inputs) -> bool:
         return (
-            backend_utils.matmul_accumulates_in_float32(
-                inputs.dtype, self.compute_dtype
-            )
-            and tuple(self.strides) == (1,)
+            tuple(self.strides) == (1,)
             and tuple(self.dilation_rate) == (1,)
             and self.groups == 1
             and self.data_format == "channels_last"

@@ -233,8 +233,7 @@ def causal_conv_convolution(u, h):
     """
     batch, length, d = ops.shape(u)[0], u.shape[1], u.shape[2]
     x = ops.reshape(ops.transpose(u, (0, 2, 1)), (-1, length, 1))  # (B * D, T, 1)
-    x = ops.pad(x, ((0, 0), (length - 1, 0), (0, 0)))
-    m = ops.conv(x, ops.flip(h, axis=0)[:, None, :], padding="valid")
+    m = backend_utils.conv1d(x, ops.flip(h, axis=0)[:, None, :], length - 1)
     m = ops.reshape(m, (batch, d, length, h.shape[-1]))
     return ops.transpose(m, (0, 2, 1, 3))
 
@@ -246,13 +245,12 @@ def projected_causal_conv_convolution(u, g_reversed):
     before :func:`projected_impulse_response` gives it with no flip of ``g``).
     Needs a static ``T``."""
     length = u.shape[1]
-    x = ops.pad(u, ((0, 0), (length - 1, 0), (0, 0)))
     d, _, units = g_reversed.shape
     if d == 1:
         kernel = ops.reshape(g_reversed, (length, 1, units))
     else:
         kernel = ops.transpose(g_reversed, (1, 0, 2))
-    return ops.conv(x, kernel, padding="valid")
+    return backend_utils.conv1d(u, kernel, length - 1)
 
 
 def resolve_conv_mode(
