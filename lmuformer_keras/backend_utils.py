@@ -170,6 +170,63 @@ def fused_batch_norm_training(x, gamma, beta, epsilon: float):
     return None
 
 
+def fused_batch_norm_inference(x, mean, variance, gamma, beta, epsilon: float):
+    """Inference-mode batch normalization of bfloat16 ``(rows, channels)`` in one
+    fused kernel.
+
+        y = gamma * (x - mean) / sqrt(variance + epsilon) + beta
+
+    with the moving statistics: the math of ``keras.layers.BatchNormalization`` at
+    inference, which for bfloat16 inputs casts them to float32, multiplies, adds and
+    casts back (four passes). These kernels read the bfloat16 ``x`` once and write
+    the bfloat16 ``y`` once, with float32 statistics:
+
+    - torch: ``torch.nn.functional.batch_norm(training=False)``;
+    - TensorFlow: ``FusedBatchNormV3`` (``is_training=False``), the rows seen as a
+      ``(1, 1, rows, channels)`` image.
+
+    The paper presets' ``mixed_bfloat16`` inference is 4-13% faster with them on
+    TensorFlow and torch. For float32 they were no faster than Keras' two passes
+    (within noise on TensorFlow, slower on torch), so float32 keeps Keras' ops.
+
+    Args:
+        x: ``(rows, channels)``, bfloat16.
+        mean, variance: ``(channels,)`` float32 moving statistics.
+        gamma, beta: ``(channels,)`` float32, or ``None``.
+        epsilon: Added to the variance.
+
+    Returns:
+        ``y`` (bfloat16), or ``None`` on JAX, whose compiler fuses the Keras ops
+        itself, and for other ranks or dtypes: the caller uses the Keras ops.
+    """
+    backend = keras.backend.backend()
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if len(x.shape) != 2 or dtype != "bfloat16":
+        return None
+    if backend == "torch":
+        from torch.nn import functional
+
+        return functional.batch_norm(
+            x, mean, variance, gamma, beta, training=False, eps=epsilon
+        )
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        channels = x.shape[1]
+        ones = tf.ones((channels,), "float32")
+        y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+            tf.reshape(x, (1, 1, -1, channels)),
+            ones if gamma is None else gamma,
+            tf.zeros_like(ones) if beta is None else beta,
+            mean=mean,
+            variance=variance,
+            epsilon=epsilon,
+            is_training=False,
+        )
+        return tf.reshape(y, tf.shape(x))
+    return None
+
+
 def conv1d(x, kernel, pad_left: int = 0, pad_right: int = 0, bias=None):
     """Stride-1 convolution of channels-last ``x`` after zero padding in time.
 

@@ -115,6 +115,38 @@ def test_mixed_bfloat16():
     )
 
 
+@pytest.mark.parametrize("center, scale", [(True, True), (False, False)])
+def test_mixed_bfloat16_inference(center, scale):
+    """bfloat16 inference (the backend's fused kernel on TensorFlow and torch) equals
+    Keras' layer to bfloat16 rounding, with and without gamma and beta."""
+    rng = np.random.default_rng(3)
+    layers = []
+    for cls in (keras.layers.BatchNormalization, BatchNormalization):
+        layer = cls(epsilon=1e-5, center=center, scale=scale, dtype="mixed_bfloat16")
+        layer.build((None, 6))
+        layers.append(layer)
+    stats = [rng.normal(size=6), rng.uniform(0.5, 2.0, size=6)]
+    values = [rng.normal(size=6) for _ in range(center + scale)] + stats
+    for layer in layers:
+        layer.set_weights([np.asarray(v, "float32") for v in values])
+    x = keras.ops.cast(_inputs((96, 6)) * 3, "bfloat16")
+    reference, fused = (layer(x, training=False) for layer in layers)
+    assert keras.backend.standardize_dtype(fused.dtype) == "bfloat16"
+    expected = keras.ops.convert_to_numpy(keras.ops.cast(reference, "float32"))
+    got = keras.ops.convert_to_numpy(keras.ops.cast(fused, "float32"))
+    # One bfloat16 rounding of the output apart (8 significant bits).
+    np.testing.assert_allclose(got, expected, rtol=2**-7, atol=1e-2)
+    assert np.abs(expected).max() > 1.0
+    used = backend_utils.fused_batch_norm_inference(
+        x,
+        *(keras.ops.convert_to_tensor(v, "float32") for v in stats),
+        None,
+        None,
+        1e-5,
+    )
+    assert (used is None) == (keras.backend.backend() == "jax")
+
+
 def test_serialization_round_trip():
     layer = BatchNormalization(axis=1, momentum=0.8, epsilon=1e-4, name="bn")
     restored = keras.saving.deserialize_keras_object(

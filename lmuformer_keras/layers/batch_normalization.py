@@ -22,8 +22,11 @@ class BatchNormalization(keras.layers.BatchNormalization):
     forward and one backward
     (:func:`lmuformer_keras.backend_utils.fused_batch_norm_training`), where the
     Keras ops take a chain of elementwise passes: the paper presets' training step is
-    about 10% faster (``benchmarks/batch_norm_speed.py``). Every other case (JAX,
-    other ranks, masks, renorm, synchronized statistics, inference) is
+    about 10% faster (``benchmarks/batch_norm_speed.py``). Inference on bfloat16
+    rows runs the backend's fused inference kernel
+    (:func:`lmuformer_keras.backend_utils.fused_batch_norm_inference`: one pass
+    where Keras casts to float32 and back). Every other case (JAX, float32
+    inference, other ranks, masks, renorm, synchronized statistics) is
     ``keras.layers.BatchNormalization.call``. The moving statistics follow Keras'
     rule (biased batch variance), not PyTorch's.
 
@@ -43,7 +46,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
             and self.axis in (-1, 1)
         )
         if not fusable:
-            return super().call(inputs, training=training, mask=mask)
+            return self._inference(inputs, training, mask)
         x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
         fused = backend_utils.fused_batch_norm_training(
             x,
@@ -62,4 +65,28 @@ class BatchNormalization(keras.layers.BatchNormalization):
             ops.cast(self.moving_variance, x.dtype) * self.momentum
             + var * (1.0 - self.momentum)
         )
+        return ops.cast(y, self.compute_dtype)
+
+    def _inference(self, inputs, training, mask):
+        """Inference with the moving statistics through the backend's fused kernel
+        (:func:`lmuformer_keras.backend_utils.fused_batch_norm_inference`), or
+        ``keras.layers.BatchNormalization.call``."""
+        plain = (
+            not (training and self.trainable)
+            and mask is None
+            and not self.renorm
+            and self.axis in (-1, 1)
+        )
+        y = None
+        if plain:
+            y = backend_utils.fused_batch_norm_inference(
+                inputs,
+                ops.cast(self.moving_mean, "float32"),
+                ops.cast(self.moving_variance, "float32"),
+                None if self.gamma is None else ops.cast(self.gamma, "float32"),
+                None if self.beta is None else ops.cast(self.beta, "float32"),
+                float(self.epsilon),
+            )
+        if y is None:
+            return super().call(inputs, training=training, mask=mask)
         return ops.cast(y, self.compute_dtype)
