@@ -120,8 +120,9 @@ CONV_CASES = [
 def test_conv1d_as_one_product_equals_keras(
     monkeypatch, kernel_size, padding, use_bias, activation
 ):
-    """The one-product form (forced here on every backend, in float32) computes
-    Keras' convolution; training keeps Keras' own call."""
+    """The layer's own convolution (``backend_utils.conv1d``: copy-free channels-last
+    on torch) and the one-product form (forced here on every backend, in float32)
+    compute Keras' convolution; training keeps the convolution."""
     x = _bfloat16_values((2, 11, 5), 9)
     ours = Conv1D(
         4, kernel_size, padding=padding, use_bias=use_bias, activation=activation
@@ -136,6 +137,10 @@ def test_conv1d_as_one_product_equals_keras(
     ours.set_weights(weights)
     reference.set_weights(weights)
     expected = convert(reference(x))
+    for training in (False, True):
+        np.testing.assert_allclose(
+            convert(ours(x, training=training)), expected, rtol=1e-5, atol=1e-5
+        )
     monkeypatch.setattr(Conv1D, "_runs_as_one_product", lambda self, x: True)
     for training in (False, True):
         np.testing.assert_allclose(

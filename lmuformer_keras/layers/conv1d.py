@@ -44,7 +44,8 @@ class Conv1D(keras.layers.Conv1D):
     """
 
     def call(self, inputs, training=None):
-        if not self._is_plain(inputs):
+        one_product = not training and self._runs_as_one_product(inputs)
+        if not (one_product or self._is_plain(inputs)):
             return super().call(inputs)
         k = self.kernel_size[0]
         if self.padding == "causal":
@@ -55,9 +56,6 @@ class Conv1D(keras.layers.Conv1D):
             pad = (0, 0)
         kernel = ops.cast(self.kernel, inputs.dtype)  # (k, C_in, C_out)
         bias = ops.cast(self.bias, inputs.dtype) if self.use_bias else None
-        one_product = not training and backend_utils.matmul_accumulates_in_float32(
-            inputs.dtype, self.compute_dtype
-        )
         if one_product:
             y = self._as_one_product(inputs, kernel, pad, bias)
         else:
@@ -65,6 +63,12 @@ class Conv1D(keras.layers.Conv1D):
         if self.activation is not None:
             y = self.activation(y)
         return y
+
+    def _runs_as_one_product(self, inputs) -> bool:
+        """JAX, bfloat16: the inference form of one matrix product."""
+        return self._is_plain(inputs) and backend_utils.matmul_accumulates_in_float32(
+            inputs.dtype, self.compute_dtype
+        )
 
     @staticmethod
     def _as_one_product(inputs, kernel, pad, bias):
