@@ -10,7 +10,8 @@
 # Usage: scripts/main_job.sh [OUT_DIR]        (default: runs/main_job)
 # Environment: KERAS_BACKEND (default jax, the fastest on CPU here), EPOCHS (default
 # 100), BATCH_SIZE (default 32), SEED (default 0), CLIPS_PER_WORD (clips per word and
-# voice, default 3: 3x the generator's default size), DATA_DIR (default
+# voice, default 3: 3x the generator's default size), ENGINES (text-to-speech engines,
+# default espeak; "auto" renders with every installed one), DATA_DIR (default
 # OUT_DIR/synthetic_kws_x3, OUT_DIR/synthetic_kws for CLIPS_PER_WORD=1, ...).
 set -euo pipefail
 
@@ -21,16 +22,24 @@ EXPORT_DIR="${OUT_DIR}/export${SUFFIX}"
 EPOCHS="${EPOCHS:-100}"
 BATCH_SIZE="${BATCH_SIZE:-32}"
 SEED="${SEED:-0}"
+ENGINES="${ENGINES:-espeak}"
 START=$(date +%s)
 mkdir -p "${OUT_DIR}"
 
 echo "== 1/4 synthetic keywords -> ${DATA_DIR}"
-python - "${DATA_DIR}" "${CLIPS_PER_WORD}" <<'EOF'
+python - "${DATA_DIR}" "${CLIPS_PER_WORD}" "${ENGINES}" <<'EOF'
 import sys
 
 from lmuformer_keras.data import generate_synthetic_kws
 
-m = generate_synthetic_kws(sys.argv[1], clips_per_word_per_voice=int(sys.argv[2]))
+m = generate_synthetic_kws(
+    sys.argv[1],
+    clips_per_word_per_voice=int(sys.argv[2]),
+    engines=sys.argv[3],
+    negative_words=0,
+    negative_sentences=0,
+)
+print(f"synthetic_kws: engines {m['params']['engines']}")
 state = "reused (cached)" if m["cached"] else f"generated in {m['seconds']} s"
 print(f"synthetic_kws: {m['total_clips']} clips {m['counts']}, {state}")
 EOF

@@ -46,6 +46,9 @@ def tiny_kws(tmp_path_factory):
         val_voices=("en-us+m3",),
         test_voices=("en-gb-x-rp+f4",),
         noise_seconds=2.0,
+        engines=("espeak",),
+        negative_words=0,
+        negative_sentences=0,
         progress=False,
     )
     return root

@@ -77,30 +77,17 @@ DEFAULT_TOLERANCE_S = 0.5
 NOISE_LEVEL_DBFS = (-65.0, -25.0)
 CROSSFADE_S = 0.05
 PEAK_LIMIT_DBFS = -1.0
-#: The synthetic set's espeak-ng ranges (``generate_synthetic_kws`` defaults).
+#: How evaluation speech is rendered (``kws_render.render_utterances``): the synthetic
+#: set's tempo / pitch ranges and speaker / channel variety. Draw indices are offset
+#: by :data:`EVAL_K_OFFSET`, so no evaluation rendering repeats a training one.
 RENDER_PARAMS: dict[str, Any] = {
-    "rate_range": (120, 230),
-    "pitch_range": (20, 80),
+    "tempo_range": (0.8, 1.2),
+    "pitch_range": (-4.0, 4.0),
     "intonation_range": (20, 90),
-    "peak_dbfs": (-1.0, -1.0),  # full precision in int16; the level is set later
-    "noise_probability": 0.0,
-    "snr_db": (5.0, 30.0),
-    "noise_seconds": 30.0,
+    "channel": True,
+    "other_engine_val_fraction": 0.0,
 }
-
-# Run in a fresh interpreter with kws_render's folder as sys.path[0]: renders the
-# items of the JSON task on stdin and saves them to task["out"] (an .npz file).
-_WORKER = """
-import json, sys
-import numpy as np
-import kws_render
-task = json.load(sys.stdin)
-clips = [
-    kws_render.render_clip(word, voice, k, task["params"])[0]
-    for word, voice, k in task["items"]
-]
-np.savez(task["out"], *clips)
-"""
+EVAL_K_OFFSET = 1000
 
 
 def _kws_render():
@@ -140,45 +127,49 @@ def render_words(
     items: Sequence[tuple[str, str, int]],
     seed: int,
     fresh_process: bool = True,
+    engine: str = "espeak",
+    channel: bool = True,
 ) -> list[np.ndarray]:
-    """Renders ``(word, voice, k)`` items as noise-free 1 s int16 clips.
+    """Renders ``(text, voice, k)`` items as trimmed speech (float64, 16 kHz).
 
     Args:
-        items: words, espeak-ng voices (``"accent+variant"``) and draw indices.
-        seed: seed of the per-clip draws (``kws_render.clip_rng``).
-        fresh_process: render in a new Python process (deterministic output, see
-            the module docstring); else in this process.
+        items: texts, voices of ``engine`` and draw indices.
+        seed: seed of the per-utterance draws (``kws_render.clip_rng``).
+        fresh_process: render in a new Python process (deterministic output for the
+            reproducible engines, see the module docstring); else in this process.
+        engine: a text-to-speech engine (``lmuformer_keras.data.tts``).
+        channel: speaker and channel variety (``lmuformer_keras.data.channel``).
 
     Returns:
-        One int16 array of 16000 samples per item.
+        One array per item, peak -1 dBFS, leading / trailing silence trimmed.
     """
     kws_render = _kws_render()
-    params = dict(RENDER_PARAMS, seed=int(seed))
+    params = dict(RENDER_PARAMS, seed=int(seed), channel=bool(channel))
+    jobs = [[v, t, int(k) + EVAL_K_OFFSET] for t, v, k in items]
     if not fresh_process:
-        return [kws_render.render_clip(w, v, k, params)[0] for w, v, k in items]
+        out: list[np.ndarray] = []
+        for voice, text, k in jobs:
+            ((x, _, _),) = kws_render.render_utterances(
+                engine, voice, [(text, k)], params
+            )
+            out.append(x)
+        return out
     with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "clips.npz")
-        task = {"params": params, "items": [list(i) for i in items], "out": out}
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p
-            for p in (os.path.dirname(kws_render.__file__), env.get("PYTHONPATH"))
-            if p
-        )
+        path = os.path.join(tmp, "speech.npz")
+        task = {"engine": engine, "params": params, "items": jobs, "out": path}
         proc = subprocess.run(
-            [sys.executable, "-c", _WORKER],
+            [sys.executable, os.path.abspath(kws_render.__file__), "--speech"],
             input=json.dumps(task),
             capture_output=True,
             text=True,
-            env=env,
             check=False,
         )
         if proc.returncode != 0:
             raise RuntimeError(
-                f"keyword rendering process failed (exit {proc.returncode}): "
+                f"{engine} rendering process failed (exit {proc.returncode}): "
                 f"{proc.stderr[-2000:]}"
             )
-        with np.load(out) as data:
+        with np.load(path) as data:
             return [data[f"arr_{i}"] for i in range(len(items))]
 
 
@@ -227,6 +218,8 @@ def keyword_stream(
     noise_dbfs: float = DEFAULT_NOISE_DBFS,
     repeats: int = 1,
     fresh_process: bool = True,
+    engine: str = "espeak",
+    channel: bool = True,
 ) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
     """Keywords by held-out voices with gaps, over continuous background noise.
 
@@ -245,6 +238,8 @@ def keyword_stream(
         repeats: times each ``(word, voice)`` pair is spoken (different draws).
         fresh_process: render in a new process (deterministic; see
             :func:`render_words`).
+        engine: the text-to-speech engine of ``voices``.
+        channel: speaker and channel variety at rendering (:func:`render_words`).
 
     Returns:
         ``(samples, events)``: int16 mono samples at 16 kHz and, in time order,
@@ -274,18 +269,18 @@ def keyword_stream(
     rng = np.random.default_rng([int(seed), 1])
     items = [(w, v, k) for k in range(int(repeats)) for v in voices for w in words]
     items = [items[i] for i in rng.permutation(len(items))]
-    clips = render_words(items, seed, fresh_process=fresh_process)
+    clips = render_words(
+        items, seed, fresh_process=fresh_process, engine=engine, channel=channel
+    )
 
     noise_rms = _db(noise_dbfs) if np.isfinite(noise_dbfs) else 0.0
     placed: list[tuple[int, np.ndarray]] = []
     events: list[tuple[str, float, float]] = []
     t = 0
     for (word, _, _), clip in zip(items, clips, strict=True):
-        x = clip.astype(np.float64) / 32768.0
-        loud = np.flatnonzero(x)
-        if loud.size == 0:
+        x = np.array(clip, dtype=np.float64)
+        if x.size == 0 or not np.any(x):
             raise RuntimeError(f"keyword_stream: empty rendering of {word!r}")
-        x = x[loud[0] : loud[-1] + 1]
         snr = rng.uniform(*snr_db)
         if noise_rms > 0:
             x *= noise_rms * _db(snr) / np.sqrt(np.mean(x**2))
@@ -476,6 +471,7 @@ def evaluate(
     noise_dbfs: float = DEFAULT_NOISE_DBFS,
     tolerance_s: float = DEFAULT_TOLERANCE_S,
     wav_dir: str | os.PathLike | None = None,
+    channel: bool = True,
     **smoothing: Any,
 ) -> dict[str, Any]:
     """Both streams through the model in ``model_dir``; a JSON-ready report.
@@ -498,7 +494,7 @@ def evaluate(
     voices = [str(v) for v in voices]
     t0 = time.perf_counter()
     speech, events = keyword_stream(
-        labels, voices, seed, gap_s, snr_db, noise_dbfs, repeats
+        labels, voices, seed, gap_s, snr_db, noise_dbfs, repeats, channel=channel
     )
     noise = noise_stream(noise_minutes, seed)
     build_s = time.perf_counter() - t0
@@ -535,6 +531,7 @@ def evaluate(
             "words": labels,
             "voices": voices,
             "repeats": repeats,
+            "channel": channel,
             "gap_s": list(gap_s),
             "snr_db": list(snr_db),
             "noise_dbfs": noise_dbfs,
@@ -577,10 +574,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--suppression_ms", type=float, default=DEFAULT_SUPPRESSION_MS)
     parser.add_argument("--minimum_count", type=int, default=DEFAULT_MINIMUM_COUNT)
+    parser.add_argument(
+        "--engine",
+        default=None,
+        help="judge on this text-to-speech engine's voices instead (isolated "
+        "keywords, keywords in phrases, non-keyword sentences, --minutes of noise; "
+        "lmuformer_apps.kws_stream.held_out); for a model trained without it "
+        "(lmuformer-train --exclude_engines), a leave-one-engine-out figure",
+    )
+    parser.add_argument(
+        "--speech_minutes", type=float, default=5.0,
+        help="with --engine: minutes of non-keyword sentences",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no_channel", action="store_true",
+        help="render the keywords without speaker / channel variety (speed, VTLP, "
+        "rooms, band limits)",
+    )  # fmt: skip
     parser.add_argument("--wav_dir", default=None, help="also write the WAVs here")
     parser.add_argument("--out", default=None, help="write the report JSON here")
     args = parser.parse_args(argv)
     voices = args.voices.split(",") if args.voices else None
+    smoothing = {
+        "average_window_ms": args.average_window_ms,
+        "detection_threshold": args.threshold,
+        "suppression_ms": args.suppression_ms,
+        "minimum_count": args.minimum_count,
+    }
+    if args.engine:
+        return _main_engine(parser.prog, args, voices, smoothing)
     try:
         report = evaluate(
             args.model_dir,
@@ -593,10 +615,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             noise_dbfs=args.noise_dbfs,
             tolerance_s=args.tolerance_s,
             wav_dir=args.wav_dir,
-            average_window_ms=args.average_window_ms,
-            detection_threshold=args.threshold,
-            suppression_ms=args.suppression_ms,
-            minimum_count=args.minimum_count,
+            channel=not args.no_channel,
+            **smoothing,
         )
     except (ValueError, ImportError, FileNotFoundError, RuntimeError) as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
@@ -619,6 +639,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"noise only: {nz['false_detections']} false detections in "
         f"{nz['minutes']:.1f} min ({nz['false_per_minute']:.2f}/min)"
     )
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _main_engine(prog: str, args, voices, smoothing: dict[str, Any]) -> int:
+    from .held_out import evaluate_engine, format_report
+
+    try:
+        report = evaluate_engine(
+            args.model_dir,
+            args.engine,
+            voices=voices,
+            seed=args.seed,
+            speech_minutes=args.speech_minutes,
+            noise_minutes=args.minutes,
+            tolerance_s=args.tolerance_s,
+            **smoothing,
+        )
+    except (ValueError, ImportError, FileNotFoundError, RuntimeError) as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 1
+    print(format_report(report))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=1)

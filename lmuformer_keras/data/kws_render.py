@@ -6,8 +6,9 @@ different audio depending on what was spoken before in that process. To make
 ``synthetic_kws`` deterministic, every fixed chunk of voices is rendered in a fresh
 process running this file as a script (``python kws_render.py`` with a JSON task on
 stdin, one ``KWS_RESULT {json}`` line per voice on stdout). This file imports only
-NumPy and the two standalone sibling modules ``espeak.py`` and ``wav.py`` (by path
-when run as a script), so a worker starts in well under a second.
+NumPy and the standalone sibling modules ``espeak.py``, ``wav.py`` and ``channel.py``
+(by path when run as a script; ``channel`` imports SciPy only when used), so a worker
+starts in well under a second.
 """
 
 from __future__ import annotations
@@ -23,16 +24,19 @@ from typing import Any
 import numpy as np
 
 if __package__:
-    from .espeak import get_espeak
+    from . import channel, tts
+    from .channel import NOISE_TYPES, make_noise
     from .wav import write_wav_int16
 else:  # run as a script: sibling modules are importable from sys.path[0]
-    from espeak import get_espeak  # type: ignore[no-redef]
+    import channel  # type: ignore[no-redef]
+    import tts  # type: ignore[no-redef]
+    from channel import NOISE_TYPES, make_noise  # type: ignore[no-redef]
     from wav import write_wav_int16  # type: ignore[no-redef]
 
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = 16000
-NOISE_TYPES: tuple[str, ...] = ("white", "pink", "brown", "hum50", "hum60")
 RESULT_PREFIX = "KWS_RESULT "
+UTTERANCE_DIR = "_utterances_"
 
 
 def speaker_id(voice: str) -> str:
@@ -44,38 +48,6 @@ def clip_rng(seed: int, voice: str, word: str, k: int) -> np.random.Generator:
     """The RNG of one clip, from ``(seed, voice, word, k)`` only."""
     digest = hashlib.sha256(f"{seed}|{voice}|{word}|{k}".encode()).digest()
     return np.random.default_rng(list(np.frombuffer(digest[:16], dtype=np.uint32)))
-
-
-def make_noise(kind: str, seconds: float, rng: np.random.Generator) -> np.ndarray:
-    """Noise of ``kind`` (white, pink, brown, hum50, hum60), float64, RMS 0.1.
-
-    Pink / brown: white noise shaped by ``1/sqrt(f)`` / ``1/f`` in the FFT domain.
-    Hum: 8 harmonics of 50 or 60 Hz with random amplitudes (``U(0.2, 1) / h``) and
-    phases, plus a little white noise.
-    """
-    n = int(seconds * SAMPLE_RATE)
-    if kind in ("white", "pink", "brown"):
-        white = rng.standard_normal(n)
-        if kind == "white":
-            x = white
-        else:
-            spec = np.fft.rfft(white)
-            f = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
-            f[0] = f[1]
-            spec /= np.sqrt(f) if kind == "pink" else f
-            spec[0] = 0.0
-            x = np.fft.irfft(spec, n)
-    elif kind in ("hum50", "hum60"):
-        f0 = 50.0 if kind == "hum50" else 60.0
-        t = np.arange(n) / SAMPLE_RATE
-        x = np.zeros(n)
-        for h in range(1, 9):
-            amp = rng.uniform(0.2, 1.0) / h
-            x += amp * np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 2 * np.pi))
-        x += 0.05 * rng.standard_normal(n)
-    else:
-        raise ValueError(f"make_noise: kind must be one of {NOISE_TYPES}, got {kind!r}")
-    return 0.1 * x / np.sqrt(np.mean(x**2))
 
 
 @functools.lru_cache(maxsize=2)
@@ -148,36 +120,98 @@ def trim(x: np.ndarray, sample_rate: int, rel_threshold: float = 0.02) -> np.nda
     return x[max(loud[0] - margin, 0) : loud[-1] + margin + 1]
 
 
-def render_clip(
-    word: str, voice: str, k: int, params: dict[str, Any]
+def voice_key(engine: str, voice: str) -> str:
+    """The name a voice goes by in seeds and speaker ids (espeak-ng: the voice)."""
+    return voice if engine == "espeak" else f"{engine}:{voice}"
+
+
+def utterance_split(engine: str, voice: str, text: str, k: int, params: dict) -> str:
+    """``train`` / ``val`` / ``test`` of one utterance (see ``synthetic_kws``)."""
+    if engine == "espeak":
+        for split in ("val", "test"):
+            if voice in params[f"{split}_voices"]:
+                return split
+        return "train"
+    digest = hashlib.sha256(f"split|{voice_key(engine, voice)}|{text}|{k}".encode())
+    fraction = int.from_bytes(digest.digest()[:4], "little") / 2**32
+    return "val" if fraction < params["other_engine_val_fraction"] else "train"
+
+
+def _draw_utterance(
+    engine, voice: str, text: str, rng: np.random.Generator, params: dict
+) -> tuple[Any, dict[str, Any]]:
+    """Step 1 of ``synthetic_kws``: the engine's tempo, pitch and options."""
+    tempo = round(float(rng.uniform(*params["tempo_range"])), 4)
+    pitch = round(float(rng.uniform(*params["pitch_range"])), 3)
+    options: tuple[tuple[str, float], ...] = ()
+    if engine.name == "espeak":
+        lo, hi = params["intonation_range"]
+        options = (("pitch_range", float(rng.integers(lo, hi + 1))),)
+    elif engine.name == "piper":
+        options = (
+            ("noise_scale", round(float(rng.uniform(0.4, 0.9)), 3)),
+            ("noise_w_scale", round(float(rng.uniform(0.5, 1.0)), 3)),
+        )
+    seed = int(rng.integers(0, 2**31))
+    utt = tts.Utterance(text, voice, tempo, pitch, seed, options)
+    return utt, {"tempo": tempo, "pitch": pitch if engine.supports_pitch else None}
+
+
+def render_utterances(
+    engine_name: str,
+    voice: str,
+    jobs: list[tuple[str, int]],
+    params: dict[str, Any],
+) -> list[tuple[np.ndarray, dict[str, Any], np.random.Generator]]:
+    """Steps 1-3 of ``synthetic_kws`` for ``(text, k)`` jobs of one voice.
+
+    Returns:
+        Per job: the trimmed speech after speaker / channel variety (float64 at 16
+        kHz, peak -1 dBFS), what was drawn, and the job's RNG (for step 4).
+    """
+    engine = tts.get_engine(engine_name)
+    key = voice_key(engine_name, voice)
+    drawn = []
+    for text, k in jobs:
+        rng = clip_rng(params["seed"], key, text, k)
+        utt, info = _draw_utterance(engine, voice, text, rng, params)
+        ch = channel.draw_channel(rng) if params["channel"] else channel.NO_CHANNEL
+        drawn.append((utt, info, ch, rng))
+    audio = engine.synth([d[0] for d in drawn]) if drawn else []
+    out = []
+    for (utt, info, ch, rng), x in zip(drawn, audio, strict=True):
+        speech = trim(np.asarray(x, np.float64), SAMPLE_RATE)
+        if speech.size == 0:
+            raise RuntimeError(
+                f"{engine_name} produced no audio for {utt.text!r} with {voice!r}"
+            )
+        speech = trim(channel.apply_channel(speech, ch, SAMPLE_RATE), SAMPLE_RATE)
+        speech = channel.peak_normalize(speech, -1.0)
+        info = dict(
+            info,
+            speed=ch["speed"],
+            vtlp_alpha=ch["vtlp_alpha"],
+            band=ch["band"],
+            reverb_rt60=None if not ch["reverb"] else ch["reverb"]["rt60"],
+        )
+        out.append((speech, info, rng))
+    return out
+
+
+def place_clip(
+    speech: np.ndarray, rng: np.random.Generator, params: dict[str, Any]
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """One 1 s int16 clip (steps 1-6 of ``synthetic_kws``) and what was drawn."""
-    rng = clip_rng(params["seed"], voice, word, k)
-    lo, hi = params["rate_range"]
-    rate = int(rng.integers(lo, hi + 1))
-    lo, hi = params["pitch_range"]
-    pitch = int(rng.integers(lo, hi + 1))
-    lo, hi = params["intonation_range"]
-    inton = int(rng.integers(lo, hi + 1))
-    espeak = get_espeak()
-    rand_seed = int(rng.integers(0, 2**31))
-    raw = espeak.synth(
-        word, voice, rate=rate, pitch=pitch, pitch_range=inton, rand_seed=rand_seed
-    )
-    speech = trim(raw.astype(np.float64) / 32768.0, espeak.sample_rate)
-    if speech.size == 0:
-        raise RuntimeError(f"espeak-ng produced no audio for {word!r} with {voice!r}")
-    speech = resample(speech, espeak.sample_rate, SAMPLE_RATE)
+    """Step 4 of ``synthetic_kws``: a 1 s int16 clip holding ``speech``."""
     cropped = speech.size > CLIP_SAMPLES
     if cropped:
         start = (speech.size - CLIP_SAMPLES) // 2
         speech = speech[start : start + CLIP_SAMPLES]
     peak_db = rng.uniform(*params["peak_dbfs"])
-    speech *= 10.0 ** (peak_db / 20.0) / max(np.abs(speech).max(), 1e-9)
+    speech = speech * 10.0 ** (peak_db / 20.0) / max(np.abs(speech).max(), 1e-9)
     offset = int(rng.integers(0, CLIP_SAMPLES - speech.size + 1))
     clip = np.zeros(CLIP_SAMPLES)
     clip[offset : offset + speech.size] = speech
-    info: dict[str, Any] = {"rate": rate, "pitch": pitch, "cropped": cropped}
+    info: dict[str, Any] = {"cropped": cropped, "offset": offset, "length": speech.size}
     if rng.uniform() < params["noise_probability"]:
         noise = noise_bank(params["seed"], params["noise_seconds"])
         kind = NOISE_TYPES[int(rng.integers(len(NOISE_TYPES)))]
@@ -188,30 +222,110 @@ def render_clip(
         gain = np.sqrt(np.mean(speech**2) / (np.mean(seg**2) * 10.0 ** (snr / 10.0)))
         clip += gain * seg
         info.update(noise=kind, snr_db=round(float(snr), 2))
-    out = np.clip(np.round(clip * 32768.0), -32768, 32767).astype(np.int16)
-    return out, info
+    return to_int16(clip), info
 
 
-def render_voice(voice: str, params: dict[str, Any], out_dir: str) -> dict[str, Any]:
-    """All clips of one voice, written to ``out_dir``; returns files and counts."""
-    spk = speaker_id(voice)
-    cropped = 0
-    files = []
-    for word in params["words"]:
-        for k in range(params["clips_per_word_per_voice"]):
-            clip, info = render_clip(word, voice, k, params)
-            cropped += int(info["cropped"])
-            rel = f"{word}/{spk}_nohash_{k}.wav"
+def to_int16(x: np.ndarray) -> np.ndarray:
+    """float in [-1, 1] -> int16 (rounded, clipped)."""
+    return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def render_clip(
+    word: str, voice: str, k: int, params: dict[str, Any], engine: str = "espeak"
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """One 1 s int16 word clip (steps 1-4 of ``synthetic_kws``) and what was drawn."""
+    ((speech, info, rng),) = render_utterances(engine, voice, [(word, k)], params)
+    clip, placed = place_clip(speech, rng, params)
+    return clip, dict(info, **placed)
+
+
+def render_voice(
+    engine: str,
+    voice: str,
+    params: dict[str, Any],
+    out_dir: str,
+    negatives: list[list[str]],
+) -> dict[str, Any]:
+    """Every word clip and utterance of one voice, written to ``out_dir``.
+
+    Word clips go to ``<word>/<speaker>_nohash_<k>.wav``; every utterance (words and
+    ``negatives``, ``[kind, text]`` pairs) to ``_utterances_/<speaker>.npz`` (``audio``
+    int16 end to end, ``bounds`` ``(N, 2)``, ``records`` JSON).
+    """
+    key = voice_key(engine, voice)
+    spk = speaker_id(key)
+    k_max = params["engine_clips_per_word"][engine]
+    jobs = [(w, k) for w in params["words"] for k in range(k_max)]
+    kinds = ["word"] * len(jobs)
+    jobs += [(text, i) for i, (_, text) in enumerate(negatives)]
+    kinds += [kind for kind, _ in negatives]
+    rendered = render_utterances(engine, voice, jobs, params)
+    files, cropped = [], 0
+    pieces, bounds, records = [], [], []
+    pos = 0
+    for (text, k), kind, (speech, info, rng) in zip(jobs, kinds, rendered, strict=True):
+        split = utterance_split(engine, voice, text, k, params)
+        if kind == "word":
+            clip, placed = place_clip(speech, rng, params)
+            cropped += int(placed["cropped"])
+            rel = f"{text}/{spk}_nohash_{k}.wav"
             write_wav_int16(os.path.join(out_dir, rel), clip, SAMPLE_RATE)
-            files.append(rel)
-    return {"voice": voice, "files": files, "cropped": cropped}
+            files.append([rel, split])
+        q = to_int16(speech)
+        pieces.append(q)
+        bounds.append((pos, pos + q.size))
+        pos += q.size
+        records.append(dict(info, kind=kind, text=text, k=k, split=split))
+    rel_utt = f"{UTTERANCE_DIR}/{spk}.npz"
+    np.savez(
+        os.path.join(out_dir, rel_utt),
+        audio=np.concatenate(pieces) if pieces else np.zeros(0, np.int16),
+        bounds=np.asarray(bounds, np.int64).reshape(-1, 2),
+        records=json.dumps(records),
+    )
+    return {
+        "key": key,
+        "engine": engine,
+        "voice": voice,
+        "files": files,
+        "cropped": cropped,
+        "utterances": rel_utt,
+        "utterance_count": len(records),
+    }
+
+
+def render_speech_task(task: dict[str, Any]) -> None:
+    """Worker mode ``--speech``: ``{"engine", "items": [[voice, text, k]], "params",
+    "out"}``; saves the trimmed speech of every item (steps 1-3) to ``out`` (.npz,
+    ``arr_0``...), float64 at 16 kHz."""
+    by_voice: dict[str, list[int]] = {}
+    for i, (voice, _, _) in enumerate(task["items"]):
+        by_voice.setdefault(voice, []).append(i)
+    speech: list[np.ndarray | None] = [None] * len(task["items"])
+    for voice, idx in by_voice.items():
+        jobs = [(task["items"][i][1], int(task["items"][i][2])) for i in idx]
+        rendered = render_utterances(task["engine"], voice, jobs, task["params"])
+        for i, (x, _, _) in zip(idx, rendered, strict=True):
+            speech[i] = x
+    np.savez(task["out"], *speech)
 
 
 def main() -> None:
-    """Worker: task ``{"voices", "params", "out_dir"}`` on stdin, results on stdout."""
+    """Worker: task ``{"engine", "voices", "negatives", "params", "out_dir"}`` on
+    stdin, one result line per voice on stdout (``--speech``: see
+    :func:`render_speech_task`)."""
     task = json.load(sys.stdin)
+    if sys.argv[1:] == ["--speech"]:
+        render_speech_task(task)
+        return
     for voice in task["voices"]:
-        result = render_voice(voice, task["params"], task["out_dir"])
+        result = render_voice(
+            task["engine"],
+            voice,
+            task["params"],
+            task["out_dir"],
+            task["negatives"][voice],
+        )
         sys.stdout.write(RESULT_PREFIX + json.dumps(result) + "\n")
         sys.stdout.flush()
 

@@ -9,7 +9,9 @@ Layout read (the official archive, or ``synthetic_kws`` output)::
       <word>/*.wav              16 kHz mono 16-bit PCM, <= 1 s
 
 Splits: a clip is validation / test if its relative path is in the list file; train is
-every other clip of a word folder (``_background_noise_`` excluded).
+every other clip of a word folder (``_background_noise_`` and every other folder named
+``_like_this_``, such as the synthetic set's ``_utterances_``, are not word folders;
+they are counted in ``summary["skipped"]``).
 
 Classes:
 - ``35``: the 35 v2 words, labels in alphabetical order; every word folder must exist.
@@ -168,6 +170,7 @@ def index_speech_commands(
         "unused_word_folders": [],
         "unused_word_files": [],
         "unused_list_entries": [],
+        "non_word_folders": [],
     }
     words_on_disk: dict[str, list[str]] = {}
     file_sizes: dict[str, int] = {}
@@ -177,6 +180,10 @@ def index_speech_commands(
             skipped["hidden"].append(entry)
             continue
         if not os.path.isdir(full) or entry == BACKGROUND_NOISE_DIR:
+            continue
+        if entry.startswith("_") and entry.endswith("_"):
+            # _like_this_ folders are not words (the synthetic set's _utterances_)
+            skipped["non_word_folders"].append(entry)
             continue
         wavs = []
         for name in sorted(os.listdir(full)):

@@ -1,37 +1,55 @@
-"""A synthetic keyword-spotting set in the Speech Commands v2 layout (espeak-ng).
+"""A synthetic keyword-spotting set in the Speech Commands v2 layout, many synthesizers.
 
-``generate_synthetic_kws(out_dir)`` writes ``<word>/<speaker>_nohash_<k>.wav``
-(16 kHz mono 16-bit, 1 s), ``_background_noise_/*.wav`` (generated white, pink and
-brown noise and 50 / 60 Hz hum), ``validation_list.txt`` and ``testing_list.txt``, so
-:func:`lmuformer_keras.data.speech_commands.speech_commands` reads it unchanged.
+``generate_synthetic_kws(out_dir)`` renders every word with every text-to-speech
+engine it finds (:mod:`lmuformer_keras.data.tts`: espeak-ng from pip, always; flite,
+festival and the neural Piper voice when installed, see BUILD.md) and writes:
 
-Per clip (voice ``accent+variant``, word, index ``k``), with a RNG seeded by
-``(seed, voice, word, k)`` so the result does not depend on worker scheduling:
+- ``<word>/<speaker>_nohash_<k>.wav`` (16 kHz mono 16-bit, 1 s), so
+  :func:`lmuformer_keras.data.speech_commands.speech_commands` reads it unchanged;
+- ``_background_noise_/*.wav`` (generated white, pink and brown noise and 50 / 60 Hz
+  hum), ``validation_list.txt`` and ``testing_list.txt``;
+- ``_utterances_/<speaker>.npz``: every utterance a voice spoke (the words above and
+  the *negative speech*: non-keyword words, near-misses, numbers and short sentences
+  from :mod:`lmuformer_keras.data.word_lists`), after speaker and channel variety but
+  before gain and noise, with a record per utterance (engine, voice, text, kind,
+  split, draws). :mod:`lmuformer_keras.data.kws_streams` builds training streams and
+  clips from them.
 
-1. espeak-ng speaks the word at 22050 Hz with rate ~ U(``rate_range``) words/min, pitch
-   ~ U(``pitch_range``) and pitch range ~ U(``intonation_range``) (espeak 0..100);
+Per utterance (engine, voice, text, index ``k``), with a RNG seeded by ``(seed, voice
+key, text, k)`` so the result does not depend on worker scheduling
+(``kws_render.render_voice``):
+
+1. the engine speaks the text at tempo ~ U(``tempo_range``) (the engine's own rate
+   control) and a mean-pitch shift ~ U(``pitch_range``) semitones where the engine
+   has one (espeak-ng also draws its pitch range ~ U(``intonation_range``), Piper its
+   noise scales);
 2. leading / trailing silence is trimmed (below 2 % of the peak, 10 ms margin kept);
-3. resampled 22050 -> 16000 Hz with ``scipy.signal.resample_poly(x, 320, 441)``; words
-   longer than 1 s are cropped to 1 s (counted in the manifest);
-4. scaled to a peak of ``U(peak_dbfs)`` dBFS and placed at a uniform random offset in
-   a 1 s clip of zeros;
-5. with probability ``noise_probability``, a random 1 s crop of a random noise file is
-   added at an SNR ~ U(``snr_db``) dB (speech power measured over the word);
-6. clipped to int16.
+3. with ``channel``, speaker and channel variety (:mod:`lmuformer_keras.data.channel`):
+   speed perturbation, vocal-tract-length perturbation, room reverberation and a
+   wideband / microphone / telephone / 8 kHz band limit, all drawn per utterance;
+4. for the word folders: words longer than 1 s are cropped to 1 s (counted), scaled to
+   a peak of ``U(peak_dbfs)`` dBFS, placed at a uniform random offset in 1 s of zeros,
+   and with probability ``noise_probability`` mixed with a random crop of a noise file
+   at an SNR ~ U(``snr_db``) dB; clipped to int16.
 
-Splits are by voice: ``val_voices`` and ``test_voices`` must not share a voice with
-``train_voices`` (or each other); the default lists also use variants (``+m3``,
-``+f2``, ...) that never occur in training. The split is written into the list files.
+Splits: espeak-ng voices are split by voice (``val_voices`` and ``test_voices`` must
+not share a voice with ``train_voices``; the default lists also use variants that
+never occur in training). The other engines have a few voices each, so their
+utterances go to validation by a hash (``OTHER_ENGINE_VAL_FRACTION``) and never to
+test: a held-out *engine* is the test for them (``--exclude_engines`` in
+``lmuformer-train``, ``python -m lmuformer_apps.kws_stream.evaluate --engine``).
+Negative speech uses only the ``train`` half of the vocabulary split
+(``word_lists.vocabulary_split``); evaluation sentences use the other.
 
 espeak-ng's output depends on what the process spoke before (see ``kws_render.py``),
-so voices are rendered in fixed chunks of ``VOICES_PER_PROCESS``, each in a fresh
-worker process (``workers`` of them at a time): the files depend on the parameters
-only, not on ``workers`` or scheduling.
+so its voices are rendered in fixed chunks of ``VOICES_PER_PROCESS``, each in a fresh
+worker process; every other engine renders one voice per process. Piper samples its
+noise from an unseeded generator, so its voices are listed as not reproducible.
 
-The generation is deterministic from ``seed`` and cached: a manifest
-``synthetic_kws_manifest.json`` stores the parameters; calling again with the same
-parameters returns at once. It is written with ``"complete": false`` first, so an
-interrupted run is detected and redone.
+The generation is cached: a manifest ``synthetic_kws_manifest.json`` stores the
+parameters (including the engines used); calling again with the same parameters
+returns at once. It is written with ``"complete": false`` first, so an interrupted
+run is detected and redone.
 """
 
 from __future__ import annotations
@@ -45,16 +63,23 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from lmuformer_keras.data import kws_render
+from lmuformer_keras.data import kws_render, tts, word_lists
 from lmuformer_keras.data.espeak import get_espeak, variant_has_breath
-from lmuformer_keras.data.kws_render import NOISE_TYPES, noise_bank, speaker_id
+from lmuformer_keras.data.kws_render import (
+    NOISE_TYPES,
+    UTTERANCE_DIR,
+    noise_bank,
+    speaker_id,
+    voice_key,
+)
 from lmuformer_keras.data.speech_commands import (
     BACKGROUND_NOISE_DIR,
+    COMMAND_WORDS,
     SPEECH_COMMANDS_WORDS,
     TESTING_LIST,
     VALIDATION_LIST,
@@ -63,7 +88,12 @@ from lmuformer_keras.data.wav import write_wav_int16
 from lmuformer_keras.features.progress import Progress
 
 MANIFEST = "synthetic_kws_manifest.json"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
+#: Clips per word and voice of each engine, as a multiple of
+#: ``clips_per_word_per_voice`` (espeak-ng has 160 voices, the others 1-5).
+ENGINE_CLIP_MULTIPLIER: dict[str, int] = {"espeak": 1, "flite": 6, "festival": 8,
+                                          "piper": 24}  # fmt: skip
+OTHER_ENGINE_VAL_FRACTION = 0.1
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = 16000
 
@@ -126,10 +156,68 @@ def _remove_generated(out_dir: str, manifest: dict[str, Any]) -> None:
     for word in manifest.get("params", {}).get("words", []):
         shutil.rmtree(os.path.join(out_dir, word), ignore_errors=True)
     shutil.rmtree(os.path.join(out_dir, BACKGROUND_NOISE_DIR), ignore_errors=True)
+    shutil.rmtree(os.path.join(out_dir, UTTERANCE_DIR), ignore_errors=True)
     for name in (VALIDATION_LIST, TESTING_LIST, MANIFEST):
         path = os.path.join(out_dir, name)
         if os.path.exists(path):
             os.remove(path)
+
+
+def resolve_engines(engines: str | Sequence[str]) -> list[str]:
+    """``"auto"``: every installed engine; else the named ones, which must be installed.
+
+    Raises:
+        ValueError: an unknown engine name, or an empty list.
+        tts.EngineUnavailableError: a named engine that is not installed.
+    """
+    if isinstance(engines, str):
+        if engines == "auto":
+            return tts.available_engines()
+        engines = [e for e in engines.split(",") if e]
+    names = [str(e) for e in engines]
+    if not names:
+        raise ValueError("generate_synthetic_kws: engines is empty")
+    for name in names:
+        tts.get_engine(name)  # unknown -> ValueError; not installed -> error
+    return [e for e in tts.ENGINE_NAMES if e in names]
+
+
+def _negative_texts(
+    engines: Sequence[str],
+    engine_voices: Mapping[str, Sequence[str]],
+    words: Sequence[str],
+    num_words: int,
+    num_sentences: int,
+    seed: int,
+) -> dict[str, dict[str, list[list[str]]]]:
+    """``{engine: {voice: [[kind, text], ...]}}``: negative speech, round-robin."""
+    keywords = sorted({*COMMAND_WORDS, *words})
+    vocab = word_lists.negative_words(keywords, num_words, "train") if num_words else []
+    near = {w for ws in word_lists.NEAR_MISSES.values() for w in ws}
+    out: dict[str, dict[str, list[list[str]]]] = {}
+    for e_index, engine in enumerate(engines):
+        rng = np.random.default_rng([seed, 11, e_index])
+        sentences = word_lists.negative_sentences(
+            keywords, num_sentences, rng, split="train"
+        )
+        items = [
+            [
+                "near_miss"
+                if w in near
+                else "number"
+                if w in word_lists.NUMBER_WORDS
+                else "negative_word",
+                w,
+            ]
+            for w in vocab
+        ] + [["sentence", t] for t in sentences]
+        voices = list(engine_voices[engine])
+        order = rng.permutation(len(voices))
+        per_voice: dict[str, list[list[str]]] = {v: [] for v in voices}
+        for i, item in enumerate(items):
+            per_voice[voices[order[i % len(voices)]]].append(item)
+        out[engine] = per_voice
+    return out
 
 
 def generate_synthetic_kws(
@@ -140,12 +228,17 @@ def generate_synthetic_kws(
     train_voices: Sequence[str] = DEFAULT_TRAIN_VOICES,
     val_voices: Sequence[str] = DEFAULT_VAL_VOICES,
     test_voices: Sequence[str] = DEFAULT_TEST_VOICES,
-    rate_range: tuple[int, int] = (120, 230),
-    pitch_range: tuple[int, int] = (20, 80),
+    engines: str | Sequence[str] = "auto",
+    engine_clips_per_word: Mapping[str, int] | None = None,
+    negative_words: int = 1000,
+    negative_sentences: int = 200,
+    tempo_range: tuple[float, float] = (0.8, 1.2),
+    pitch_range: tuple[float, float] = (-4.0, 4.0),
     intonation_range: tuple[int, int] = (20, 90),
-    peak_dbfs: tuple[float, float] = (-24.0, -1.0),
+    channel: bool = True,
+    peak_dbfs: tuple[float, float] = (-40.0, -3.0),
     noise_probability: float = 0.8,
-    snr_db: tuple[float, float] = (5.0, 30.0),
+    snr_db: tuple[float, float] = (0.0, 30.0),
     noise_seconds: float = 30.0,
     workers: int = 2,
     progress: bool = True,
@@ -155,30 +248,42 @@ def generate_synthetic_kws(
 
     Args:
         out_dir: dataset root to write.
-        seed: everything random derives from it (same seed, same bytes).
-        clips_per_word_per_voice: clips per (word, voice), each with its own draw.
+        seed: everything random derives from it (same seed, same bytes for the
+            reproducible engines).
+        clips_per_word_per_voice: clips per (word, espeak-ng voice); the other
+            engines render ``ENGINE_CLIP_MULTIPLIER`` times as many per voice.
         words: words to speak (folder names); default the 35 v2 words.
         train_voices, val_voices, test_voices: espeak-ng voices ``"accent+variant"``;
             pairwise disjoint.
-        rate_range, pitch_range, intonation_range: espeak-ng rate (words/min), pitch
-            and pitch range (0..100) ranges, inclusive.
-        peak_dbfs: range of the word's peak level in dBFS.
-        noise_probability: fraction of clips with background noise added.
+        engines: ``"auto"`` (every installed engine), or names / a comma-separated
+            string of :data:`lmuformer_keras.data.tts.ENGINE_NAMES`.
+        engine_clips_per_word: clips per word and voice for some engines (overrides
+            the multiplier).
+        negative_words: non-keyword words (near-misses and numbers first) each
+            engine speaks, spread over its voices.
+        negative_sentences: short non-keyword sentences each engine speaks.
+        tempo_range: speaking-rate factor range (the engine's own rate control).
+        pitch_range: mean-pitch shift range in semitones (engines that have one).
+        intonation_range: espeak-ng pitch range (0..100), inclusive.
+        channel: speaker and channel variety (speed, VTLP, reverberation, band
+            limits; :func:`lmuformer_keras.data.channel.draw_channel`).
+        peak_dbfs: range of a word clip's peak level in dBFS.
+        noise_probability: fraction of word clips with background noise added.
         snr_db: SNR range of the added noise.
         noise_seconds: length of each ``_background_noise_`` file.
-        workers: worker processes running at once. Voices are rendered in fixed
-            chunks of ``VOICES_PER_PROCESS``, each in a fresh process (espeak-ng
-            output depends on what the process spoke before), so the files do not
-            depend on ``workers``.
+        workers: worker processes running at once (the files do not depend on it).
         progress: progress bar on stderr.
         overwrite: allow writing into a non-empty folder that has no manifest of ours.
 
     Returns:
-        The manifest dict (params, counts per split, generation seconds, ``cached``).
+        The manifest dict (params, engines and voices, counts per split, generation
+        seconds, ``cached``).
 
     Raises:
-        ValueError: overlapping or unknown voices, bad ranges, or a non-empty
-            ``out_dir`` that this generator did not write (without ``overwrite``).
+        ValueError: overlapping or unknown voices, unknown engines, bad ranges, or a
+            non-empty ``out_dir`` that this generator did not write (without
+            ``overwrite``).
+        tts.EngineUnavailableError: a named engine is not installed.
     """
     out_dir = os.path.abspath(os.fspath(out_dir))
     words = [str(w) for w in words]
@@ -204,17 +309,66 @@ def generate_synthetic_kws(
         raise ValueError(
             f"generate_synthetic_kws: noise_seconds must be >= 1, got {noise_seconds}"
         )
+    for name, value, lo, hi in (
+        ("tempo_range", tempo_range, 0.5, 2.0),
+        ("pitch_range", pitch_range, -12.0, 12.0),
+        ("peak_dbfs", peak_dbfs, -90.0, 0.0),
+    ):
+        if len(value) != 2 or not lo <= value[0] <= value[1] <= hi:
+            raise ValueError(
+                f"generate_synthetic_kws: {name} must be (min, max) with {lo} <= min "
+                f"<= max <= {hi}, got {name}={tuple(value)}"
+            )
+    for name, count in (
+        ("negative_words", negative_words),
+        ("negative_sentences", negative_sentences),
+    ):
+        if int(count) != count or count < 0:
+            raise ValueError(
+                f"generate_synthetic_kws: {name} must be an integer >= 0, got "
+                f"{name}={count}"
+            )
+    used = resolve_engines(engines)
+    engine_voices: dict[str, list[str]] = {}
+    for engine in used:
+        if engine == "espeak":
+            engine_voices[engine] = [*train_voices, *val_voices, *test_voices]
+        else:
+            engine_voices[engine] = list(tts.get_engine(engine).voices())
+    clips = {
+        e: int(clips_per_word_per_voice) * ENGINE_CLIP_MULTIPLIER.get(e, 1)
+        for e in used
+    }
+    for e, k in (engine_clips_per_word or {}).items():
+        if e not in used:
+            raise ValueError(
+                f"generate_synthetic_kws: engine_clips_per_word names {e!r}, which "
+                f"is not among the engines used {used}"
+            )
+        if int(k) != k or k < 1:
+            raise ValueError(
+                f"generate_synthetic_kws: engine_clips_per_word[{e!r}] must be an "
+                f"integer >= 1, got {k}"
+            )
+        clips[e] = int(k)
     params: dict[str, Any] = {
         "generator_version": GENERATOR_VERSION,
         "seed": int(seed),
         "words": words,
         "clips_per_word_per_voice": int(clips_per_word_per_voice),
+        "engines": used,
+        "engine_voices": engine_voices,
+        "engine_clips_per_word": clips,
+        "negative_words": int(negative_words),
+        "negative_sentences": int(negative_sentences),
         "train_voices": list(train_voices),
         "val_voices": list(val_voices),
         "test_voices": list(test_voices),
-        "rate_range": [int(r) for r in rate_range],
-        "pitch_range": [int(p) for p in pitch_range],
+        "other_engine_val_fraction": OTHER_ENGINE_VAL_FRACTION,
+        "tempo_range": [float(t) for t in tempo_range],
+        "pitch_range": [float(p) for p in pitch_range],
         "intonation_range": [int(p) for p in intonation_range],
+        "channel": bool(channel),
         "peak_dbfs": [float(p) for p in peak_dbfs],
         "noise_probability": float(noise_probability),
         "snr_db": [float(s) for s in snr_db],
@@ -234,9 +388,15 @@ def generate_synthetic_kws(
             f"generate_synthetic_kws: {out_dir!r} is not empty and has no {MANIFEST}; "
             "choose an empty folder or pass overwrite=True"
         )
-    _check_voices(params["train_voices"], params["val_voices"], params["test_voices"])
+    if "espeak" in used:
+        _check_voices(
+            params["train_voices"], params["val_voices"], params["test_voices"]
+        )
 
     start = time.time()
+    negatives = _negative_texts(
+        used, engine_voices, words, negative_words, negative_sentences, int(seed)
+    )
     os.makedirs(out_dir, exist_ok=True)
     if old is not None:
         _remove_generated(out_dir, old)
@@ -244,56 +404,101 @@ def generate_synthetic_kws(
     _write_json(manifest_path, manifest)
     for word in words:
         os.makedirs(os.path.join(out_dir, word), exist_ok=True)
+    os.makedirs(os.path.join(out_dir, UTTERANCE_DIR), exist_ok=True)
     noise_dir = os.path.join(out_dir, BACKGROUND_NOISE_DIR)
     os.makedirs(noise_dir, exist_ok=True)
     for kind, x in noise_bank(params["seed"], params["noise_seconds"]).items():
         samples = np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
         write_wav_int16(os.path.join(noise_dir, f"{kind}_noise.wav"), samples)
 
-    voices = [*params["train_voices"], *params["val_voices"], *params["test_voices"]]
-    size = params["voices_per_process"]
-    chunks = [voices[i : i + size] for i in range(0, len(voices), size)]
-    per_voice = len(words) * params["clips_per_word_per_voice"]
-    bar = Progress(len(voices) * per_voice, "synthetic_kws") if progress else None
-    results = _run_workers(chunks, params, out_dir, workers, bar, per_voice)
+    tasks = []
+    for engine in used:
+        voices = engine_voices[engine]
+        size = params["voices_per_process"] if engine == "espeak" else 1
+        for i in range(0, len(voices), size):
+            chunk = voices[i : i + size]
+            tasks.append(
+                {
+                    "engine": engine,
+                    "voices": chunk,
+                    "negatives": {v: negatives[engine][v] for v in chunk},
+                }
+            )
+    units = {
+        voice_key(e, v): len(words) * clips[e] + len(negatives[e][v])
+        for e in used
+        for v in engine_voices[e]
+    }
+    bar = Progress(sum(units.values()), "synthetic_kws") if progress else None
+    results = _run_workers(tasks, params, out_dir, workers, bar, units)
 
-    split_files: dict[str, list[str]] = {}
-    for split, key in (("train", "train_voices"), ("val", "val_voices"),
-                       ("test", "test_voices")):  # fmt: skip
-        split_files[split] = sorted(f for v in params[key] for f in results[v]["files"])
+    split_files: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for result in results.values():
+        for rel, split in result["files"]:
+            split_files[split].append(rel)
+    for files in split_files.values():
+        files.sort()
     _write_lines(os.path.join(out_dir, VALIDATION_LIST), split_files["val"])
     _write_lines(os.path.join(out_dir, TESTING_LIST), split_files["test"])
+    voice_info = {}
+    for e in used:
+        engine = tts.get_engine(e)
+        for v in engine_voices[e]:
+            key = voice_key(e, v)
+            voice_info[key] = {
+                "engine": e,
+                "voice": v,
+                "speaker": engine.speaker(v),
+                "speaker_id": speaker_id(key),
+                "utterances": results[key]["utterances"],
+                "utterance_count": results[key]["utterance_count"],
+            }
+    not_reproducible = [
+        voice_key(e, v)
+        for e in used
+        for v in engine_voices[e]
+        if not tts.get_engine(e).reproducible
+        or (e == "espeak" and variant_has_breath(v, get_espeak().data_path))
+    ]
     manifest = {
         "complete": True,
         "params": params,
-        "espeak_ng_version": get_espeak().version,
+        "engines": {
+            e: {
+                "version": tts.get_engine(e).version(),
+                "reproducible": tts.get_engine(e).reproducible,
+                "voices": engine_voices[e],
+            }
+            for e in used
+        },
+        "engines_not_installed": [e for e in tts.ENGINE_NAMES if e not in used],
+        "espeak_ng_version": get_espeak().version if "espeak" in used else None,
         "counts": {s: len(f) for s, f in split_files.items()},
         "total_clips": sum(len(f) for f in split_files.values()),
         "cropped_words": sum(r["cropped"] for r in results.values()),
         "noise_files": [f"{BACKGROUND_NOISE_DIR}/{k}_noise.wav" for k in NOISE_TYPES],
-        "speakers": {v: speaker_id(v) for v in voices},
-        "not_reproducible_voices": [
-            v for v in voices if variant_has_breath(v, get_espeak().data_path)
-        ],
+        "speakers": {k: info["speaker_id"] for k, info in voice_info.items()},
+        "voices": voice_info,
+        "not_reproducible_voices": not_reproducible,
         "seconds": round(time.time() - start, 2),
-        "worker_processes": len(chunks),
+        "worker_processes": len(tasks),
     }
     _write_json(manifest_path, manifest)
     return dict(manifest, cached=False)
 
 
 def _run_workers(
-    chunks: list[list[str]],
+    tasks: list[dict[str, Any]],
     params: dict[str, Any],
     out_dir: str,
     workers: int,
     bar: Progress | None,
-    per_voice: int,
+    units: dict[str, int],
 ) -> dict[str, dict[str, Any]]:
-    """Runs one fresh ``kws_render.py`` process per chunk, ``workers`` at a time."""
+    """Runs one fresh ``kws_render.py`` process per task, ``workers`` at a time."""
     script = os.path.abspath(kws_render.__file__)
     events: queue.Queue = queue.Queue()
-    pending = list(enumerate(chunks))
+    pending = list(tasks)
     lock = threading.Lock()
 
     def run_one() -> None:
@@ -301,8 +506,8 @@ def _run_workers(
             with lock:
                 if not pending:
                     return
-                _, chunk = pending.pop(0)
-            task = json.dumps({"voices": chunk, "params": params, "out_dir": out_dir})
+                task = pending.pop(0)
+            text = json.dumps(dict(task, params=params, out_dir=out_dir))
             with tempfile.TemporaryFile(mode="w+") as err:
                 proc = subprocess.Popen(
                     [sys.executable, script],
@@ -311,7 +516,7 @@ def _run_workers(
                     stderr=err,
                     text=True,
                 )
-                proc.stdin.write(task)
+                proc.stdin.write(text)
                 proc.stdin.close()
                 for line in proc.stdout:
                     if line.startswith(kws_render.RESULT_PREFIX):
@@ -321,18 +526,21 @@ def _run_workers(
                 if rc != 0:
                     err.seek(0)
                     tail = err.read()[-2000:]
-                    msg = f"worker for voices {chunk} failed (exit {rc}): {tail}"
+                    msg = (
+                        f"{task['engine']} worker for voices {task['voices']} failed "
+                        f"(exit {rc}): {tail}"
+                    )
                     events.put(("error", msg))
                     return
 
     threads = [
         threading.Thread(target=run_one, daemon=True)
-        for _ in range(max(1, min(workers, len(chunks))))
+        for _ in range(max(1, min(workers, len(tasks))))
     ]
     for t in threads:
         t.start()
     results: dict[str, dict[str, Any]] = {}
-    expected = sum(len(c) for c in chunks)
+    expected = sum(len(t["voices"]) for t in tasks)
     while len(results) < expected:
         try:
             kind, payload = events.get(timeout=1.0)
@@ -346,9 +554,9 @@ def _run_workers(
             with lock:
                 pending.clear()
             raise RuntimeError(f"generate_synthetic_kws: {payload}")
-        results[payload["voice"]] = payload
+        results[payload["key"]] = payload
         if bar is not None:
-            bar.update(len(results) * per_voice)
+            bar.update(sum(units[k] for k in results))
     for t in threads:
         t.join()
     return results

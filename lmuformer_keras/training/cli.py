@@ -92,6 +92,13 @@ flags.DEFINE_string(
     "~/.cache/lmuformer_keras/synthetic_kws).",
     flag_values=FLAGS,
 )
+flags.DEFINE_list(
+    "exclude_engines",
+    [],
+    "kws_streams / kws_clips: text-to-speech engines held out of training and "
+    "validation (with every voice of the same speaker), e.g. piper.",
+    flag_values=FLAGS,
+)
 flags.DEFINE_integer(
     "classes", 12, f"Keyword classes {KWS_CLASSES} (KWS sets).", flag_values=FLAGS
 )
@@ -283,7 +290,12 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
         frontend = (PRESETS[preset].get("frontend") or {}).get("name")
         ds = dsets.load_dataset(
-            dataset, f["data_dir"], f["classes"], frontend=frontend, seed=f["seed"]
+            dataset,
+            f["data_dir"],
+            f["classes"],
+            frontend=frontend,
+            seed=f["seed"],
+            exclude_engines=tuple(f.get("exclude_engines") or ()),
         )
         ds = dsets.subset(ds, f["max_clips"], seed=f["seed"])
         try:
@@ -312,6 +324,7 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
             "seed": f["seed"],
             "augment": augment,
             "max_clips": f["max_clips"],
+            "exclude_engines": list(f.get("exclude_engines") or ()),
             "distribute": f["distribute"],
             "epochs": epochs,
         }

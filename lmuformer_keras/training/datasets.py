@@ -19,12 +19,22 @@ from lmuformer_keras.data import Dataset
 
 DATASETS: tuple[str, ...] = (
     "synthetic_kws",
+    "kws_streams",
+    "kws_clips",
     "speech_commands",
     "mnist1d",
     "digits",
     "psmnist",
 )
-AUDIO_DATASETS: tuple[str, ...] = ("synthetic_kws", "speech_commands")
+AUDIO_DATASETS: tuple[str, ...] = (
+    "synthetic_kws",
+    "kws_streams",
+    "kws_clips",
+    "speech_commands",
+)
+#: Datasets built from a synthetic set's utterances (``data.kws_streams``); they take
+#: ``--exclude_engines``.
+STREAM_DATASETS: dict[str, str] = {"kws_streams": "streams", "kws_clips": "clips"}
 KWS_CLASSES: tuple[int, ...] = (12, 35)
 DEFAULT_FRONTEND = "fbank128"
 
@@ -77,6 +87,7 @@ def load_dataset(
     frontend: str | dict[str, Any] | None = None,
     seed: int = 0,
     progress: bool = True,
+    exclude_engines: tuple[str, ...] = (),
 ) -> Dataset:
     """Loads (or, for ``synthetic_kws``, generates then loads) a dataset.
 
@@ -91,6 +102,8 @@ def load_dataset(
         frontend: frontend name or params for the keyword sets (the preset's).
         seed: sampling seed of the 12-class ``_unknown_`` / ``_silence_`` clips.
         progress: progress bars on stderr.
+        exclude_engines: ``kws_streams`` / ``kws_clips``: engines held out of every
+            split, with the voices of their speakers.
 
     Raises:
         DatasetError: unknown name, bad ``classes`` or a missing ``data_dir`` (the
@@ -98,6 +111,15 @@ def load_dataset(
     """
     if name not in DATASETS:
         raise DatasetError(f"--dataset: unknown dataset {name!r}; known: {DATASETS}")
+    if exclude_engines and name not in STREAM_DATASETS:
+        raise DatasetError(
+            f"--exclude_engines works with --dataset in {sorted(STREAM_DATASETS)}, "
+            f"got --dataset={name}"
+        )
+    if name in STREAM_DATASETS:
+        return _stream_dataset(
+            name, data_dir, classes, frontend, seed, progress, exclude_engines
+        )
     if name in AUDIO_DATASETS:
         from lmuformer_keras.data import generate_synthetic_kws, speech_commands
 
@@ -155,6 +177,42 @@ def load_dataset(
             "(--dataset=psmnist)"
         )
     return psmnist(data_dir)
+
+
+def _stream_dataset(
+    name: str,
+    data_dir: str | None,
+    classes: int,
+    frontend: str | dict[str, Any] | None,
+    seed: int,
+    progress: bool,
+    exclude_engines: tuple[str, ...],
+) -> Dataset:
+    from lmuformer_keras.data.kws_streams import stream_dataset
+
+    if classes != 12:
+        raise DatasetError(
+            f"--dataset={name} has the 12 keyword classes only, got --classes={classes}"
+        )
+    data_dir = data_dir or default_synthetic_dir()
+    if existing_synthetic_set(data_dir) is None:
+        raise DatasetError(
+            f"--data_dir: no complete synthetic set in {os.path.abspath(data_dir)!r} "
+            f"(--dataset={name} reads one made by generate_synthetic_kws)"
+        )
+    try:
+        ds = stream_dataset(
+            data_dir,
+            frontend=frontend or "micro40",
+            exclude_engines=exclude_engines,
+            seed=seed,
+            mode=STREAM_DATASETS[name],
+            progress=progress,
+        )
+    except ValueError as error:
+        raise DatasetError(f"--dataset={name}: {error}") from error
+    ds.name = name
+    return ds
 
 
 def subset(ds: Dataset, max_clips: int, seed: int = 0) -> Dataset:

@@ -1,0 +1,71 @@
+"""Text-to-speech engines: every engine .ci/run installs renders through one API."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lmuformer_keras.data import tts
+
+
+def _speech_seconds(x):
+    loud = np.flatnonzero(np.abs(x) >= 0.02 * np.abs(x).max())
+    return (loud[-1] - loud[0]) / tts.SAMPLE_RATE
+
+
+@pytest.mark.parametrize("name", tts.ENGINE_NAMES)
+def test_engine_renders_words(name):
+    engine = tts.get_engine(name)  # .ci/run installs all four: never skipped
+    voice = engine.voices()[0]
+    slow, fast, odd = engine.synth(
+        [
+            tts.Utterance("stop the music", voice, tempo=0.8),
+            tts.Utterance("stop the music", voice, tempo=1.25),
+            tts.Utterance('go "left" \\ now', voice),
+        ]
+    )
+    for x in (slow, fast, odd):
+        assert x.dtype == np.float64 and x.ndim == 1
+        assert 0.15 < x.size / tts.SAMPLE_RATE < 4.0
+        assert 0.01 < np.abs(x).max() <= 1.0
+    assert _speech_seconds(fast) < 0.9 * _speech_seconds(slow)
+    if engine.reproducible:
+        again = engine.synth([tts.Utterance("stop the music", voice, tempo=0.8)])[0]
+        np.testing.assert_array_equal(again, slow)
+    assert engine.speaker(voice)
+    with pytest.raises(ValueError, match="nosuchvoice"):
+        engine.synth([tts.Utterance("stop", "nosuchvoice")])
+
+
+def test_speakers_shared_across_engines():
+    flite, festival = tts.get_engine("flite"), tts.get_engine("festival")
+    assert flite.speaker("kal16") == festival.speaker("kal_diphone") == "cmu_kal"
+    assert flite.speaker("slt") == festival.speaker("cmu_us_slt_arctic_hts")
+    assert tts.get_engine("piper").reproducible is False
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown text-to-speech engine 'nope'"):
+        tts.get_engine("nope")
+    with pytest.raises(ValueError, match="Utterance.tempo"):
+        tts.Utterance("stop", "kal", tempo=3.0)
+    with pytest.raises(ValueError, match="Utterance.pitch"):
+        tts.Utterance("stop", "kal", pitch=float("nan"))
+    with pytest.raises(ValueError, match="Utterance.text"):
+        tts.Utterance("  ", "kal")
+    assert tts.available_engines()[0] == "espeak"
+
+
+def test_imports_as_a_sibling_without_keras():
+    import os
+
+    here = os.path.dirname(tts.__file__)
+    code = (
+        f"import sys; sys.path.insert(0, {here!r}); import tts, kws_render; "
+        "print(tts.available_engines(), 'keras' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "['espeak', 'flite', 'festival', 'piper'] False"
