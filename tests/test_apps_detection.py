@@ -249,3 +249,33 @@ def test_thirty_minute_keyword_stream_keeps_detecting(stream, keywords):
     assert max(saturated) < 0.5, saturated
     scores = [d.score for found in per_rep for d in found]
     assert all(0.0 <= x <= 1.0 for x in scores)
+
+
+def test_engine_evaluation_cli(tmp_path, capsys):
+    """``--engine``: four streams of another engine's voices, confusion matrix."""
+    from lmuformer_apps.kws_stream import held_out
+
+    out = tmp_path / "flite.json"
+    code = ev.main(
+        ["--model_dir", MODEL_DIR, "--engine", "flite", "--minutes", "0.2",
+         "--speech_minutes", "0.3", "--seed", str(SEED), "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "engine flite (5 voices)" in text and "confusion" in text
+    report = json.loads(out.read_text())
+    assert report["voices"] == ["kal", "kal16", "awb", "rms", "slt"]
+    assert report["isolated"]["keywords"] == report["phrases"]["keywords"] == 50
+    spoken = sum(sum(row.values()) for row in report["confusion"].values())
+    assert spoken == 100  # every keyword of both streams, detected or missed
+    misses = sum(row.get("miss", 0) for row in report["confusion"].values())
+    hits = sum(row.get(w, 0) for w, row in report["confusion"].items())
+    assert hits <= report["isolated"]["hits"] + report["phrases"]["hits"]
+    assert misses >= report["isolated"]["misses"] + report["phrases"]["misses"] - 100
+    s = report["summary"]
+    assert s["speech_minutes"] >= 0.3 and s["noise_hours"] == pytest.approx(0.2 / 60)
+    assert set(s["meets"]) == set(held_out.GOALS)
+    table = held_out.leave_one_out_table([report])
+    assert table.splitlines()[2].startswith("| flite | 5 |")
+    assert ev.main(["--model_dir", MODEL_DIR, "--engine", "nope"]) == 1
+    assert "unknown text-to-speech engine 'nope'" in capsys.readouterr().err

@@ -639,11 +639,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"noise only: {nz['false_detections']} false detections in "
         f"{nz['minutes']:.1f} min ({nz['false_per_minute']:.2f}/min)"
     )
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1)
-        print(f"wrote {args.out}")
+    _write_report(args.out, report)
     return 0
+
+
+def _write_report(path: str | None, report: dict[str, Any]) -> None:
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
+        print(f"wrote {path}")
 
 
 def _main_engine(prog: str, args, voices, smoothing: dict[str, Any]) -> int:
@@ -664,10 +668,7 @@ def _main_engine(prog: str, args, voices, smoothing: dict[str, Any]) -> int:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 1
     print(format_report(report))
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1)
-        print(f"wrote {args.out}")
+    _write_report(args.out, report)
     return 0
 
 
