@@ -467,8 +467,10 @@ def stream_dataset(
     for s_index, split in enumerate(SPLITS):
         utts = by_split[split]
         rng = np.random.default_rng([int(seed), 97, s_index])
-        kws = [u for u in utts if _label_of(u, labels) != labels.index(UNKNOWN_LABEL)]
-        negs = [u for u in utts if _label_of(u, labels) == labels.index(UNKNOWN_LABEL)]
+        unknown = labels.index(UNKNOWN_LABEL)
+        is_keyword = [_label_of(u, labels) != unknown for u in utts]
+        kws = [u for u, k in zip(utts, is_keyword, strict=True) if k]
+        negs = [u for u, k in zip(utts, is_keyword, strict=True) if not k]
         if not kws:
             arrays[f"x_{split}"] = np.zeros((0, config.window, fe.num_features), "f4")
             arrays[f"y_{split}"] = np.zeros(0, np.int64)
