@@ -277,5 +277,75 @@ def test_engine_evaluation_cli(tmp_path, capsys):
     assert set(s["meets"]) == set(held_out.GOALS)
     table = held_out.leave_one_out_table([report])
     assert table.splitlines()[2].startswith("| flite | 5 |")
+    named = held_out.leave_one_out_table([report], ["streams"]).splitlines()
+    assert named[0].startswith("| held-out engine | model |")
+    assert named[1].count("|") == 9
+    assert named[2].startswith("| flite | streams | 5 |")
+    with pytest.raises(ValueError, match="2 model names for 1 reports"):
+        held_out.leave_one_out_table([report], ["a", "b"])
     assert ev.main(["--model_dir", MODEL_DIR, "--engine", "nope"]) == 1
     assert "unknown text-to-speech engine 'nope'" in capsys.readouterr().err
+
+
+def _model_copy(tmp_path, smoothing=None):
+    import shutil
+
+    out = tmp_path / "model"
+    shutil.copytree(MODEL_DIR, out)
+    if smoothing is not None:
+        meta = json.loads((out / "metadata.json").read_text())
+        meta["smoothing"] = smoothing
+        (out / "metadata.json").write_text(json.dumps(meta))
+    return str(out)
+
+
+def test_metadata_smoothing_is_the_apps_default(tmp_path):
+    from lmuformer_apps.kws_stream.runner import MetadataError
+
+    plain = KWSStream.from_dir(_model_copy(tmp_path / "a")).smoother
+    assert plain.average_window_ms == 700.0 and plain.detection_threshold == 0.95
+    tuned = _model_copy(tmp_path / "b", {"average_window_ms": 300,
+                                         "detection_threshold": 0.7})  # fmt: skip
+    sm = KWSStream.from_dir(tuned).smoother
+    assert (sm.average_window_ms, sm.detection_threshold) == (300.0, 0.7)
+    assert sm.suppression_ms == plain.suppression_ms  # not in the record: default
+    given = KWSStream.from_dir(tuned, detection_threshold=0.9).smoother
+    assert (given.average_window_ms, given.detection_threshold) == (300.0, 0.9)
+    cases = ((["x"], "'smoothing' must be an object"),
+             ({"detection_threshold": "high"}, "must be a number"),
+             ({"average_window_ms": -5}, "average_window_ms"))  # fmt: skip
+    for record, match in cases:
+        bad = _model_copy(tmp_path / f"bad{len(str(record))}", record)
+        with pytest.raises(MetadataError, match=match):
+            KWSStream.from_dir(bad)
+
+
+def test_tune_smoothing_on_validation_voices(tmp_path, capsys):
+    from lmuformer_apps.kws_stream import tune_smoothing as ts
+
+    model = _model_copy(tmp_path)
+    result = ts.tune(model, voices=["en-us+m3", "en+f2"], speech_minutes=0.5,
+                     noise_minutes=0.5, windows_ms=(300.0, 700.0),
+                     thresholds=(0.6, 0.95))  # fmt: skip
+    assert len(result["grid"]) == 4
+    best = result["smoothing"]
+    row = next(r for r in result["grid"]
+               if (r["average_window_ms"], r["detection_threshold"])
+               == (best["average_window_ms"], best["detection_threshold"]))  # fmt: skip
+    qualified = [r for r in result["grid"] if r["speech_false_per_minute"] <= 0.5
+                 and not r["noise_false"]]  # fmt: skip
+    assert result["chosen_by"]["qualified"] == bool(qualified)
+    if qualified:
+        assert row["recall"] == max(r["recall"] for r in qualified)
+    # a lower threshold never finds fewer keywords at the same window
+    rows = {(r["average_window_ms"], r["detection_threshold"]): r
+            for r in result["grid"]}  # fmt: skip
+    for w in (300.0, 700.0):
+        lo, hi = rows[(w, 0.6)], rows[(w, 0.95)]
+        assert lo["isolated"]["recall"] >= hi["isolated"]["recall"]
+    ts.write_smoothing(model, result)
+    sm = KWSStream.from_dir(model).smoother
+    assert sm.average_window_ms == best["average_window_ms"]
+    assert sm.detection_threshold == best["detection_threshold"]
+    with pytest.raises(ValueError, match="max_false_per_minute must be >= 0"):
+        ts.tune(model, max_false_per_minute=-1)

@@ -110,3 +110,69 @@ def test_stream_dataset_errors(corpus, tmp_path):
         ks.stream_dataset(root, mode="frames")
     with pytest.raises(FileNotFoundError, match="No synthetic_kws_manifest.json"):
         ks.stream_dataset(str(tmp_path))
+
+
+def _always(prob: float, label: str = "yes"):
+    def predict(x):
+        p = np.full((len(x), 12), (1.0 - prob) / 11.0)
+        p[:, LABELS_12.index(label)] = prob
+        return p
+
+    return predict
+
+
+def test_mine_hard_negatives(corpus):
+    root, _ = corpus
+    unknown, silence = LABELS_12.index("_unknown_"), LABELS_12.index("_silence_")
+    # a model that always fires: one window per stream (one long run of false alarms)
+    x, y, s = ks.mine_hard_negatives(_always(0.9), root, minutes=1.0, progress=False)
+    assert x.shape == (2, 49, 40) and s["hard_negatives"] == 2 == s["false_alarm_runs"]
+    assert set(y.tolist()) <= {unknown, silence} and s["minutes"] == 1.0
+    assert s["windows_scored"] > 2 * (1500 - 49) // 2 - 10  # every 2nd window of 30 s
+    # below the threshold, or firing on a non-keyword class: nothing
+    for predict in (_always(0.2), _always(0.99, "_unknown_")):
+        x, y, s = ks.mine_hard_negatives(predict, root, minutes=0.5, progress=False)
+        assert x.shape == (0, 49, 40) and y.shape == (0,) and s["hard_negatives"] == 0
+
+    # a model that fires on loud windows: separate runs, the loudest kept first
+    def loud(x):
+        level = x[:, -5:, :].mean(axis=(1, 2))
+        p = np.full((len(x), 12), 0.0)
+        p[:, LABELS_12.index("stop")] = level > np.quantile(level, 0.7)
+        p[:, unknown] = 1.0 - p[:, LABELS_12.index("stop")]
+        return p
+
+    x, y, s = ks.mine_hard_negatives(loud, root, minutes=1.0, progress=False)
+    assert s["false_alarm_runs"] > 2 and len(y) == s["false_alarm_runs"]
+    x3, _, s3 = ks.mine_hard_negatives(loud, root, minutes=1.0, max_windows=3,
+                                       progress=False)  # fmt: skip
+    assert len(x3) == 3 == s3["hard_negatives"] and s3["false_alarm_runs"] == len(y)
+    for kwargs, match in (({"minutes": 0}, "minutes must be > 0"),
+                          ({"threshold": 1.0}, "threshold must be in"),
+                          ({"stride": 0}, "stride must be >= 1")):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            ks.mine_hard_negatives(_always(0.9), root, **kwargs)
+
+
+def test_load_dataset_with_hard_negatives(corpus, tmp_path):
+    from lmuformer_keras.training import datasets as dsets
+    from lmuformer_keras.training import trainer
+
+    root, _ = corpus
+    ds = dsets.load_dataset("kws_streams", root, progress=False)
+    model = trainer.build_model("lmuformer_tiny_kws", ds)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    spec = dsets.HardNegatives(path, minutes=0.5, threshold=0.01, max_fraction=0.5)
+    mined = dsets.load_dataset("kws_streams", root, hard_negatives=spec,
+                               progress=False)  # fmt: skip
+    h = mined.summary["hard_negatives"]
+    assert h["hard_negatives"] >= 1 and h["model"] == os.path.abspath(path)
+    assert len(mined.y_train) == len(ds.y_train) + h["hard_negatives"]
+    np.testing.assert_array_equal(mined.x_train[: len(ds.y_train)], ds.x_train)
+    np.testing.assert_array_equal(mined.y_test, ds.y_test)
+    with pytest.raises(dsets.DatasetError, match="--hard_negatives_from works with"):
+        dsets.load_dataset("synthetic_kws", root, hard_negatives=spec)
+    with pytest.raises(dsets.DatasetError, match="no such file 'nope.keras'"):
+        dsets.load_dataset("kws_streams", root, hard_negatives=dsets.HardNegatives(
+            "nope.keras"), progress=False)  # fmt: skip

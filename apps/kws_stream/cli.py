@@ -28,12 +28,6 @@ from absl import flags
 
 from .audio import AudioFileError, read_wav
 from .runner import KWSStream, MetadataError
-from .smoothing import (
-    DEFAULT_AVERAGE_WINDOW_MS,
-    DEFAULT_DETECTION_THRESHOLD,
-    DEFAULT_MINIMUM_COUNT,
-    DEFAULT_SUPPRESSION_MS,
-)
 
 PROG = "lmuformer-stream"
 MIC_HISTORY_FRAMES = 30_000  # 10 minutes at a 20 ms hop, for the PNG
@@ -54,26 +48,28 @@ flags.DEFINE_string(
 )
 flags.DEFINE_float(
     "threshold",
-    DEFAULT_DETECTION_THRESHOLD,
-    "Detection threshold on the averaged posterior, in (0, 1].",
+    None,
+    "Detection threshold on the averaged posterior, in (0, 1] (default: the "
+    "model's metadata smoothing, else 0.95).",
     flag_values=FLAGS,
 )
 flags.DEFINE_float(
     "average_window_ms",
-    DEFAULT_AVERAGE_WINDOW_MS,
-    "Posterior averaging window (ms).",
+    None,
+    "Posterior averaging window in ms (default: the model's, else 700).",
     flag_values=FLAGS,
 )
 flags.DEFINE_float(
     "suppression_ms",
-    DEFAULT_SUPPRESSION_MS,
-    "Minimum time between two detections of one label (ms).",
+    None,
+    "Minimum time between two detections of one label in ms (default: the "
+    "model's, else 1000).",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
     "minimum_count",
-    DEFAULT_MINIMUM_COUNT,
-    "Minimum frames in the window before deciding.",
+    None,
+    "Minimum frames in the window before deciding (default: the model's, else 10).",
     flag_values=FLAGS,
 )
 flags.DEFINE_float(
@@ -97,14 +93,17 @@ def _say(text: str) -> None:
 
 
 def _make_stream(history_frames: int | None) -> KWSStream:
+    given = {
+        "average_window_ms": FLAGS.average_window_ms,
+        "detection_threshold": FLAGS.threshold,
+        "suppression_ms": FLAGS.suppression_ms,
+        "minimum_count": FLAGS.minimum_count,
+    }
     return KWSStream.from_dir(
         FLAGS.model_dir,
         num_threads=FLAGS.num_threads,
         history_frames=history_frames,
-        average_window_ms=FLAGS.average_window_ms,
-        detection_threshold=FLAGS.threshold,
-        suppression_ms=FLAGS.suppression_ms,
-        minimum_count=FLAGS.minimum_count,
+        **{k: v for k, v in given.items() if v is not None},
     )
 
 
@@ -230,7 +229,7 @@ def run(argv: list[str]) -> int:
                 smoothed,
                 stream.labels,
                 stream.detections,
-                threshold=FLAGS.threshold,
+                threshold=stream.smoother.detection_threshold,
                 title=f"{os.path.basename(source)}: "
                 f"{len(stream.detections)} detection(s)",
             )

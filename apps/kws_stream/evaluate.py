@@ -57,10 +57,6 @@ from typing import Any
 import numpy as np
 
 from .smoothing import (
-    DEFAULT_AVERAGE_WINDOW_MS,
-    DEFAULT_DETECTION_THRESHOLD,
-    DEFAULT_MINIMUM_COUNT,
-    DEFAULT_SUPPRESSION_MS,
     Detection,
     is_ignored_label,
 )
@@ -568,12 +564,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--snr_db", type=_pair, default=DEFAULT_SNR_DB)
     parser.add_argument("--noise_dbfs", type=float, default=DEFAULT_NOISE_DBFS)
     parser.add_argument("--tolerance_s", type=float, default=DEFAULT_TOLERANCE_S)
-    parser.add_argument("--threshold", type=float, default=DEFAULT_DETECTION_THRESHOLD)
-    parser.add_argument(
-        "--average_window_ms", type=float, default=DEFAULT_AVERAGE_WINDOW_MS
-    )
-    parser.add_argument("--suppression_ms", type=float, default=DEFAULT_SUPPRESSION_MS)
-    parser.add_argument("--minimum_count", type=int, default=DEFAULT_MINIMUM_COUNT)
+    # smoothing: default the model's metadata record, else RecognizeCommands' own
+    parser.add_argument("--threshold", type=float, default=None)
+    parser.add_argument("--average_window_ms", type=float, default=None)
+    parser.add_argument("--suppression_ms", type=float, default=None)
+    parser.add_argument("--minimum_count", type=int, default=None)
     parser.add_argument(
         "--engine",
         default=None,
@@ -595,12 +590,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="write the report JSON here")
     args = parser.parse_args(argv)
     voices = args.voices.split(",") if args.voices else None
-    smoothing = {
+    given = {
         "average_window_ms": args.average_window_ms,
         "detection_threshold": args.threshold,
         "suppression_ms": args.suppression_ms,
         "minimum_count": args.minimum_count,
     }
+    smoothing = {k: v for k, v in given.items() if v is not None}
     if args.engine:
         return _main_engine(parser.prog, args, voices, smoothing)
     try:

@@ -267,19 +267,35 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def leave_one_out_table(reports: Sequence[dict[str, Any]]) -> str:
-    """A Markdown table, one row per held-out engine report."""
+def leave_one_out_table(
+    reports: Sequence[dict[str, Any]], models: Sequence[str] | None = None
+) -> str:
+    """A Markdown table, one row per held-out engine report.
+
+    Args:
+        reports: :func:`evaluate_engine` reports, each of a model trained without
+            its ``engine``.
+        models: a name per report (e.g. its training mode) for a ``model`` column.
+    """
+    if models is not None and len(models) != len(reports):
+        raise ValueError(
+            f"leave_one_out_table: {len(models)} model names for {len(reports)} reports"
+        )
+    first = "| held-out engine | model " if models is not None else "| held-out engine "
     head = (
-        "| held-out engine | voices | isolated recall | recall in phrases | false / "
+        f"{first}| voices | isolated recall | recall in phrases | false / "
         "min, non-keyword speech | false / h, noise | goals met |\n"
-        "|---|---|---|---|---|---|---|"
+        + "|---" * (8 if models is not None else 7)
+        + "|"
     )
     rows = [head]
-    for r in reports:
+    for i, r in enumerate(reports):
         s = r["summary"]
         met = [k for k, ok in s["meets"].items() if ok]
+        model = f" {models[i]} |" if models is not None else ""
         rows.append(
-            f"| {r['engine']} | {len(r['voices'])} | {s['isolated_recall']:.1%} | "
+            f"| {r['engine']} |{model} {len(r['voices'])} | "
+            f"{s['isolated_recall']:.1%} | "
             f"{s['phrase_recall']:.1%} | {s['speech_false_per_minute']:.2f} | "
             f"{s['noise_false_per_hour']:.1f} | {len(met)}/3 |"
         )

@@ -32,7 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from .smoothing import Detection, RecognizeCommands, softmax
+from .smoothing import (
+    Detection,
+    RecognizeCommands,
+    smoothing_from_metadata,
+    softmax,
+)
 
 METADATA_FILE = "metadata.json"
 DEFAULT_MODEL_FILE = "model.tflite"
@@ -202,6 +207,18 @@ def _position(value, count: int, where: str) -> int:
     if not 0 <= pos < count:
         raise MetadataError(f"{where}={pos} is out of range: the model has {count}")
     return pos
+
+
+def metadata_smoothing(metadata: dict) -> dict[str, float | int]:
+    """The model's own detection smoothing (``metadata["smoothing"]``), if any.
+
+    Raises:
+        MetadataError: a record :func:`.smoothing.smoothing_from_metadata` refuses.
+    """
+    try:
+        return smoothing_from_metadata(metadata)
+    except ValueError as error:
+        raise MetadataError(f"metadata: {error}") from error
 
 
 def validate_metadata(
@@ -567,6 +584,8 @@ class KWSStream:
         check_frontend(self.frontend, interpreter.metadata)
         if smoother is not None and smoothing:
             raise ValueError("KWSStream: give smoother or smoothing options, not both")
+        if smoother is None:
+            smoothing = {**metadata_smoothing(interpreter.metadata), **smoothing}
         self.smoother = smoother or RecognizeCommands(interpreter.labels, **smoothing)
         if list(self.smoother.labels) != list(interpreter.labels):
             raise ValueError(

@@ -279,3 +279,38 @@ class RecognizeCommands:
             if detection is not None:
                 out.append(detection)
         return out
+
+
+SMOOTHING_KEYS: tuple[str, ...] = (
+    "average_window_ms",
+    "detection_threshold",
+    "suppression_ms",
+    "minimum_count",
+)
+
+
+def smoothing_from_metadata(metadata: dict) -> dict[str, float | int]:
+    """The ``smoothing`` record of an export's metadata (``tune_smoothing --write``).
+
+    Every app uses it as its default (options given by the user win); keys it lacks
+    keep :class:`RecognizeCommands`' defaults. ``{}`` when there is none.
+
+    Raises:
+        ValueError: a record that is not an object of numbers in the ranges
+            :class:`RecognizeCommands` accepts (the message names the key).
+    """
+    record = metadata.get("smoothing")
+    if record is None:
+        return {}
+    if not isinstance(record, dict):
+        raise ValueError(f"'smoothing' must be an object, got {type(record).__name__}")
+    out: dict[str, float | int] = {}
+    for key in SMOOTHING_KEYS:
+        if key not in record:
+            continue
+        value = record[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"smoothing {key} must be a number, got {value!r}")
+        out[key] = int(value) if key == "minimum_count" else float(value)
+    RecognizeCommands(["_silence_", "keyword"], **out)  # range checks, named
+    return out

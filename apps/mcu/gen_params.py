@@ -208,6 +208,13 @@ def settings_header(metadata: dict) -> str:
         ]
 
     ignored = [int(smoothing.is_ignored_label(x)) for x in labels]
+    smooth = {
+        "average_window_ms": smoothing.DEFAULT_AVERAGE_WINDOW_MS,
+        "detection_threshold": smoothing.DEFAULT_DETECTION_THRESHOLD,
+        "suppression_ms": smoothing.DEFAULT_SUPPRESSION_MS,
+        "minimum_count": smoothing.DEFAULT_MINIMUM_COUNT,
+        **smoothing.smoothing_from_metadata(metadata),
+    }
     offsets, total = [], 0
     for size in state_bytes:  # app-owned state storage, 4-byte aligned slots
         offsets.append(total)
@@ -234,13 +241,12 @@ def settings_header(metadata: dict) -> str:
         *quant("KWS_INPUT", frame),
         *quant("KWS_OUTPUT", logits),
         "",
-        "/* Smoothing defaults (apps/kws_stream/smoothing.py) */",
-        "#define KWS_AVERAGE_WINDOW_MS "
-        f"{int(round(smoothing.DEFAULT_AVERAGE_WINDOW_MS))}",
-        "#define KWS_DETECTION_THRESHOLD "
-        f"{cfloat(smoothing.DEFAULT_DETECTION_THRESHOLD)}",
-        f"#define KWS_SUPPRESSION_MS {int(round(smoothing.DEFAULT_SUPPRESSION_MS))}",
-        f"#define KWS_MINIMUM_COUNT {int(smoothing.DEFAULT_MINIMUM_COUNT)}",
+        "/* Smoothing: the model's metadata record (tune_smoothing), else the",
+        "   defaults of apps/kws_stream/smoothing.py */",
+        f"#define KWS_AVERAGE_WINDOW_MS {int(round(smooth['average_window_ms']))}",
+        f"#define KWS_DETECTION_THRESHOLD {cfloat(smooth['detection_threshold'])}",
+        f"#define KWS_SUPPRESSION_MS {int(round(smooth['suppression_ms']))}",
+        f"#define KWS_MINIMUM_COUNT {int(smooth['minimum_count'])}",
         "",
         "/* Per state (metadata order): tensor positions, bytes, element size, and the",
         "   initial quantized value every element starts from. */",

@@ -6,9 +6,9 @@ different audio depending on what was spoken before in that process. To make
 ``synthetic_kws`` deterministic, every fixed chunk of voices is rendered in a fresh
 process running this file as a script (``python kws_render.py`` with a JSON task on
 stdin, one ``KWS_RESULT {json}`` line per voice on stdout). This file imports only
-NumPy and the standalone sibling modules ``espeak.py``, ``wav.py`` and ``channel.py``
-(by path when run as a script; ``channel`` imports SciPy only when used), so a worker
-starts in well under a second.
+NumPy and the standalone sibling modules ``tts.py``, ``wav.py`` and ``channel.py``
+(by path when run as a script; SciPy, the engines' own packages and pyroomacoustics
+are imported when first used), so a worker starts in well under a second.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 import os
 import sys
 from typing import Any
@@ -57,56 +56,6 @@ def noise_bank(seed: int, seconds: float) -> dict[str, np.ndarray]:
         kind: make_noise(kind, seconds, np.random.default_rng([seed, 7919, i]))
         for i, kind in enumerate(NOISE_TYPES)
     }
-
-
-@functools.lru_cache(maxsize=4)
-def resample_filter(up: int, down: int) -> np.ndarray:
-    """``scipy.signal.firwin(20 * max(up, down) + 1, 1 / max(up, down),
-    window=("kaiser", 5.0))``: the default filter of ``resample_poly``, in NumPy."""
-    rate = max(up, down)
-    num_taps = 2 * 10 * rate + 1
-    m = np.arange(num_taps) - (num_taps - 1) / 2.0
-    cutoff = 1.0 / rate
-    h = cutoff * np.sinc(cutoff * m) * np.kaiser(num_taps, 5.0)
-    return h / h.sum()
-
-
-@functools.lru_cache(maxsize=4)
-def _polyphase(up: int, down: int) -> tuple[np.ndarray, int, int]:
-    """Polyphase table ``H[r, j] = h[r + j * up]`` of the padded, gain-``up`` filter."""
-    h = resample_filter(up, down) * up
-    half_len = (h.size - 1) // 2
-    n_pre_pad = down - half_len % down
-    n_pre_remove = (half_len + n_pre_pad) // down
-    h = np.concatenate([np.zeros(n_pre_pad), h])
-    taps = -(-h.size // up)
-    h = np.concatenate([h, np.zeros(taps * up - h.size)])
-    return h.reshape(taps, up).T.copy(), n_pre_remove, taps
-
-
-def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Equal to ``scipy.signal.resample_poly(x, up, down)`` (default window) with
-    ``up / down = rate_out / rate_in`` reduced (320 / 441 for 22050 -> 16000 Hz).
-
-    ``y[m] = sum_j x[i_m - j] H[r_m, j]`` with ``t = (m + n_pre_remove) * down``,
-    ``i_m = t // up``, ``r_m = t % up``. Written with NumPy so that worker processes
-    start without importing SciPy; ``tests/test_synthetic_kws.py`` checks it against
-    SciPy.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if rate_in == rate_out:
-        return x
-    g = math.gcd(rate_out, rate_in)
-    up, down = rate_out // g, rate_in // g
-    table, n_pre_remove, taps = _polyphase(up, down)
-    n_out = -(-x.size * up // down)
-    t = (np.arange(n_out) + n_pre_remove) * down
-    i, r = t // up, t % up
-    # windows[q] = x_pad[q : q + taps] = x[q - taps + 1 .. q] reversed below
-    x_pad = np.concatenate([np.zeros(taps - 1), x, np.zeros(taps)])
-    windows = np.lib.stride_tricks.sliding_window_view(x_pad, taps)
-    rows = windows[np.minimum(i, x.size + taps - 1)][:, ::-1]
-    return np.einsum("mj,mj->m", rows, table[r])
 
 
 def trim(x: np.ndarray, sample_rate: int, rel_threshold: float = 0.02) -> np.ndarray:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -253,8 +253,12 @@ def build_stream(
     rng: np.random.Generator,
     config: StreamConfig,
     babble_pool: Sequence[np.ndarray] = (),
+    min_seconds: float = 0.0,
 ) -> tuple[np.ndarray, list[tuple[int, int, int, bool]]]:
     """One stream holding every utterance of ``keywords`` (plus negatives).
+
+    ``min_seconds``: non-keyword utterances are added (after pauses) until the stream
+    is at least this long; with no ``keywords``, a stream of negatives only.
 
     Returns:
         ``(samples, events)``: float64 audio at 16 kHz and ``(label, start, end,
@@ -296,6 +300,8 @@ def build_stream(
         place(kw, short_gap() if context == "inside" else pause())
         if context == "inside" and negatives:
             place(negative(), pause())
+    while negatives and t < min_seconds * SAMPLE_RATE:
+        place(negative(), short_gap() if rng.uniform() < 0.3 else pause())
     n = t + int(config.gap_s[1] * SAMPLE_RATE)
     bed = _noise_bed(n, rng, babble_pool)
     mean_rms = float(np.mean(rms)) if rms else 10 ** (-40 / 20)
@@ -555,3 +561,113 @@ def _stream_windows(
         if bar is not None:
             bar.update(g_index + 1)
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def mine_hard_negatives(
+    predict: Callable[[np.ndarray], np.ndarray],
+    data_dir: str | os.PathLike,
+    frontend: str | dict[str, Any] = "micro40",
+    exclude_engines: Sequence[str] = (),
+    seed: int = 0,
+    minutes: float = 20.0,
+    threshold: float = 0.3,
+    stride: int = 2,
+    max_windows: int | None = None,
+    config: StreamConfig | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Windows of keyword-free training streams that a model still takes for a keyword.
+
+    Streams of the *training* split's non-keyword utterances only (words, sentences,
+    pauses, noise beds; drawn with their own seed, so not the training streams) are
+    cut into windows every ``stride`` frames; ``p_kw(window)`` is the model's highest
+    keyword probability. Each run of windows with ``p_kw >= threshold`` gives its
+    highest-scoring window, labelled as :func:`frame_labels` labels it (``_unknown_``
+    or ``_silence_``): the false alarms of a model, fed back into its training set.
+
+    Args:
+        predict: ``(N, window, features) float32 -> (N, classes)`` probabilities in
+            ``LABELS_12`` order (e.g. ``softmax`` of a trained model's logits).
+        data_dir, frontend, exclude_engines, config: as :func:`stream_dataset`.
+        seed: stream seed (offset from the training streams').
+        minutes: length of non-keyword speech streamed.
+        threshold: keyword probability from which a window is a hard negative.
+        stride: frames between scored windows (>= 1).
+        max_windows: at most this many windows (the highest-scoring).
+        progress: progress bar on stderr.
+
+    Returns:
+        ``(x, y, summary)``: the windows, their labels, and counts.
+
+    Raises:
+        ValueError: bad ``minutes`` / ``threshold`` / ``stride``, or no non-keyword
+            training utterance.
+    """
+    if not minutes > 0:
+        raise ValueError(f"mine_hard_negatives: minutes must be > 0, got {minutes}")
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(
+            f"mine_hard_negatives: threshold must be in (0, 1), got {threshold}"
+        )
+    if int(stride) < 1:
+        raise ValueError(f"mine_hard_negatives: stride must be >= 1, got {stride}")
+    config = config or StreamConfig()
+    fe = get_frontend(frontend)
+    p = fe.params
+    labels = list(LABELS_12)
+    keyword_ids = [i for i, name in enumerate(labels) if name in COMMAND_WORDS]
+    by_split, _ = load_utterances(os.fspath(data_dir), exclude_engines)
+    negs = [u for u in by_split["train"] if _label_of(u, labels) not in keyword_ids]
+    if not negs:
+        raise ValueError(
+            f"mine_hard_negatives: no non-keyword training utterances in {data_dir!r}"
+        )
+    babble_pool = [u.audio for u in negs if u.kind == "sentence"] or [
+        u.audio for u in negs
+    ]
+    rng = np.random.default_rng([int(seed), 131])
+    count = max(1, int(np.ceil(minutes * 60.0 / config.seconds)))
+    bar = Progress(count, "hard negatives") if progress else None
+    w, tol = config.window, config.tolerance_frames
+    xs, ys, scores = [], [], []
+    scored = 0
+    for i in range(count):
+        audio, events = build_stream(
+            [], negs, labels, rng, config, babble_pool, min_seconds=config.seconds
+        )
+        feats = fe(audio, pad=False).astype(np.float32)
+        lab = frame_labels(
+            events, feats.shape[0], labels, p["frame_length"], p["frame_step"], config
+        )
+        ends = np.arange(w - 1, feats.shape[0], int(stride))
+        windows = np.lib.stride_tricks.sliding_window_view(feats, w, axis=0)
+        x = np.ascontiguousarray(windows[ends - w + 1].transpose(0, 2, 1))
+        prob = np.asarray(predict(x))[:, keyword_ids].max(axis=1)
+        scored += len(ends)
+        hot = np.flatnonzero(prob >= threshold)
+        # one window per run of hot windows (runs split by a gap > tolerance)
+        for run in np.split(hot, np.flatnonzero(np.diff(ends[hot]) > tol) + 1):
+            if run.size:
+                best = run[np.argmax(prob[run])]
+                xs.append(x[best])
+                ys.append(int(lab[ends[best]]))
+                scores.append(float(prob[best]))
+        if bar is not None:
+            bar.update(i + 1)
+    order = np.argsort(scores)[::-1][: max_windows if max_windows else None]
+    x = (
+        np.stack([xs[j] for j in order])
+        if len(order)
+        else np.zeros((0, w, fe.num_features), np.float32)
+    )
+    y = np.asarray([ys[j] for j in order], np.int64)
+    summary = {
+        "minutes": float(count * config.seconds / 60.0),
+        "threshold": float(threshold),
+        "stride": int(stride),
+        "windows_scored": int(scored),
+        "hard_negatives": int(len(y)),
+        "false_alarm_runs": int(len(xs)),
+        "class_counts": np.bincount(y, minlength=len(labels)).tolist(),
+    }
+    return x, y, summary

@@ -48,6 +48,7 @@ import ast
 import dataclasses
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -97,6 +98,26 @@ flags.DEFINE_list(
     [],
     "kws_streams / kws_clips: text-to-speech engines held out of training and "
     "validation (with every voice of the same speaker), e.g. piper.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string(
+    "hard_negatives_from",
+    None,
+    "kws_streams / kws_clips: a trained model.keras whose false alarms on keyword-"
+    "free training streams are added to the training split as _unknown_/_silence_ "
+    "(hard-negative mining; train once, then again with this flag).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "hard_negative_minutes",
+    20.0,
+    "Minutes of keyword-free training speech mined (with --hard_negatives_from).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "hard_negative_threshold",
+    0.3,
+    "Keyword probability in (0, 1) from which a window is a hard negative.",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
@@ -281,6 +302,20 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
     teacher_path = f["teacher"]
     if teacher_path is not None and not os.path.isfile(teacher_path):
         raise UsageError(f"--teacher: no such file {teacher_path!r}")
+    hard = None
+    if f["hard_negatives_from"] is not None:
+        if not os.path.isfile(f["hard_negatives_from"]):
+            raise UsageError(
+                f"--hard_negatives_from: no such file {f['hard_negatives_from']!r}"
+            )
+        minutes, threshold = f["hard_negative_minutes"], f["hard_negative_threshold"]
+        if not (math.isfinite(minutes) and minutes > 0):
+            raise UsageError(f"--hard_negative_minutes must be > 0, got {minutes}")
+        if not 0.0 < threshold < 1.0:
+            raise UsageError(
+                f"--hard_negative_threshold must be in (0, 1), got {threshold}"
+            )
+        hard = dsets.HardNegatives(f["hard_negatives_from"], minutes, threshold)
     out = f["out"] or os.path.join("runs", f"{dataset}-{preset}")
     os.makedirs(out, exist_ok=True)
     backend = keras.backend.backend()
@@ -296,6 +331,7 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
             frontend=frontend,
             seed=f["seed"],
             exclude_engines=tuple(f.get("exclude_engines") or ()),
+            hard_negatives=hard,
         )
         ds = dsets.subset(ds, f["max_clips"], seed=f["seed"])
         try:
@@ -330,6 +366,12 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
         }
         if f["dtype_policy"] != "float32":  # absent in float32 runs' resume state
             config["dtype_policy"] = f["dtype_policy"]
+        if hard is not None:
+            config["hard_negatives"] = {  # counts: metrics.json's dataset summary
+                "model": os.path.abspath(hard.model_path),
+                "minutes": hard.minutes,
+                "threshold": hard.threshold,
+            }
         if teacher_path is not None:
             config["distill"] = {
                 "teacher": os.path.abspath(teacher_path),

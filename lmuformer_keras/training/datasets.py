@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -88,6 +89,7 @@ def load_dataset(
     seed: int = 0,
     progress: bool = True,
     exclude_engines: tuple[str, ...] = (),
+    hard_negatives: HardNegatives | None = None,
 ) -> Dataset:
     """Loads (or, for ``synthetic_kws``, generates then loads) a dataset.
 
@@ -104,6 +106,8 @@ def load_dataset(
         progress: progress bars on stderr.
         exclude_engines: ``kws_streams`` / ``kws_clips``: engines held out of every
             split, with the voices of their speakers.
+        hard_negatives: ``kws_streams`` / ``kws_clips``: add the false alarms of a
+            trained model to the training split (:class:`HardNegatives`).
 
     Raises:
         DatasetError: unknown name, bad ``classes`` or a missing ``data_dir`` (the
@@ -111,15 +115,20 @@ def load_dataset(
     """
     if name not in DATASETS:
         raise DatasetError(f"--dataset: unknown dataset {name!r}; known: {DATASETS}")
-    if exclude_engines and name not in STREAM_DATASETS:
-        raise DatasetError(
-            f"--exclude_engines works with --dataset in {sorted(STREAM_DATASETS)}, "
-            f"got --dataset={name}"
-        )
+    for flag, value in (("exclude_engines", exclude_engines),
+                        ("hard_negatives_from", hard_negatives)):  # fmt: skip
+        if value and name not in STREAM_DATASETS:
+            raise DatasetError(
+                f"--{flag} works with --dataset in {sorted(STREAM_DATASETS)}, "
+                f"got --dataset={name}"
+            )
     if name in STREAM_DATASETS:
-        return _stream_dataset(
+        ds = _stream_dataset(
             name, data_dir, classes, frontend, seed, progress, exclude_engines
         )
+        if hard_negatives is not None:
+            ds = _add_hard_negatives(ds, hard_negatives, frontend, seed, progress)
+        return ds
     if name in AUDIO_DATASETS:
         from lmuformer_keras.data import generate_synthetic_kws, speech_commands
 
@@ -213,6 +222,80 @@ def _stream_dataset(
         raise DatasetError(f"--dataset={name}: {error}") from error
     ds.name = name
     return ds
+
+
+@dataclass(frozen=True)
+class HardNegatives:
+    """Hard-negative mining for the stream datasets (``--hard_negatives_from``).
+
+    Attributes:
+        model_path: a trained ``model.keras`` (same labels and features) whose false
+            alarms on keyword-free training streams are mined
+            (:func:`lmuformer_keras.data.kws_streams.mine_hard_negatives`).
+        minutes: minutes of keyword-free speech streamed.
+        threshold: keyword probability from which a window is kept.
+        max_fraction: at most this fraction of the training split is added.
+    """
+
+    model_path: str
+    minutes: float = 20.0
+    threshold: float = 0.3
+    max_fraction: float = 0.25
+
+
+def _add_hard_negatives(
+    ds: Dataset,
+    spec: HardNegatives,
+    frontend: str | dict[str, Any] | None,
+    seed: int,
+    progress: bool,
+) -> Dataset:
+    """``ds`` with a model's mined false alarms appended to its training split."""
+    import keras
+
+    from lmuformer_keras.data.kws_streams import mine_hard_negatives
+    from lmuformer_keras.training.trainer import check_teacher
+
+    flag = "--hard_negatives_from"
+    if not os.path.isfile(spec.model_path):
+        raise DatasetError(f"{flag}: no such file {spec.model_path!r}")
+    try:
+        model = keras.saving.load_model(spec.model_path)
+        check_teacher(model, ds, spec.model_path, flag=flag)
+    except ValueError as error:
+        raise DatasetError(str(error)) from error
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        logits = model.predict(x, batch_size=256, verbose=0)
+        return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+
+    try:
+        x, y, summary = mine_hard_negatives(
+            predict,
+            ds.summary["data_dir"],
+            frontend=frontend or "micro40",
+            exclude_engines=tuple(ds.summary.get("exclude_engines") or ()),
+            seed=seed,
+            minutes=spec.minutes,
+            threshold=spec.threshold,
+            max_windows=int(spec.max_fraction * len(ds.y_train)),
+            progress=progress,
+        )
+    except ValueError as error:
+        raise DatasetError(f"{flag}: {error}") from error
+    summary["model"] = os.path.abspath(spec.model_path)
+    arrays = {}
+    for split, (xs, ys) in ds.splits().items():
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = xs, ys
+    arrays["x_train"] = np.concatenate([ds.x_train, x.astype(ds.x_train.dtype)])
+    arrays["y_train"] = np.concatenate([ds.y_train, y.astype(ds.y_train.dtype)])
+    return Dataset(
+        **arrays,
+        labels=list(ds.labels),
+        frontend=ds.frontend,
+        summary=dict(ds.summary, hard_negatives=summary),
+        name=ds.name,
+    )
 
 
 def subset(ds: Dataset, max_clips: int, seed: int = 0) -> Dataset:

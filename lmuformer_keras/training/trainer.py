@@ -220,8 +220,12 @@ def teacher_logits(teacher: keras.Model):
     return logits
 
 
-def check_teacher(teacher: keras.Model, ds: Dataset, path: str) -> None:
-    """Refuses a teacher whose labels, classes or features differ from the data's.
+def check_teacher(
+    teacher: keras.Model, ds: Dataset, path: str, flag: str = "--teacher"
+) -> None:
+    """Refuses a model whose labels, classes or features differ from the data's.
+
+    ``flag`` names the argument the model came from in the message.
 
     Raises:
         ValueError: names the file and the mismatch.
@@ -229,18 +233,18 @@ def check_teacher(teacher: keras.Model, ds: Dataset, path: str) -> None:
     features = getattr(teacher, "num_features", None)
     if features is not None and int(features) != int(ds.input_shape[1]):
         raise ValueError(
-            f"--teacher {path!r}: {features} input features, the dataset has "
+            f"{flag} {path!r}: {features} input features, the dataset has "
             f"{ds.input_shape[1]}"
         )
     classes = getattr(teacher, "num_classes", None)
     if classes is not None and int(classes) != ds.num_classes:
         raise ValueError(
-            f"--teacher {path!r}: {classes} classes, the dataset has {ds.num_classes}"
+            f"{flag} {path!r}: {classes} classes, the dataset has {ds.num_classes}"
         )
     labels = list(getattr(teacher, "labels", None) or [])
     if labels and labels != list(ds.labels):
         raise ValueError(
-            f"--teacher {path!r}: labels {labels} differ from the dataset's "
+            f"{flag} {path!r}: labels {labels} differ from the dataset's "
             f"{list(ds.labels)}"
         )
 

@@ -25,7 +25,7 @@ public final class KwsPipeline {
   private long frames;
 
   public KwsPipeline(ModelMetadata meta, StepInterpreter interpreter) {
-    this(meta, interpreter, new RecognizeCommands(meta.labels));
+    this(meta, interpreter, RecognizeCommands.forModel(meta));
   }
 
   public KwsPipeline(ModelMetadata meta, StepInterpreter interpreter, RecognizeCommands rc) {

@@ -133,6 +133,8 @@ public final class ModelMetadata {
   public final Map<String, Object> frontendParams;
   public final double frameHopMs;
   public final int arenaBytes;
+  /** The model's detection smoothing (tune_smoothing --write), or empty: the defaults. */
+  public final Map<String, Double> smoothing;
 
   private ModelMetadata(
       List<String> labels,
@@ -143,7 +145,8 @@ public final class ModelMetadata {
       List<State> states,
       Map<String, Object> frontendParams,
       double frameHopMs,
-      int arenaBytes) {
+      int arenaBytes,
+      Map<String, Double> smoothing) {
     this.labels = labels;
     this.numFeatures = numFeatures;
     this.numClasses = numClasses;
@@ -153,6 +156,7 @@ public final class ModelMetadata {
     this.frontendParams = frontendParams;
     this.frameHopMs = frameHopMs;
     this.arenaBytes = arenaBytes;
+    this.smoothing = smoothing;
   }
 
   public static ModelMetadata parse(String json) {
@@ -281,7 +285,32 @@ public final class ModelMetadata {
         Collections.unmodifiableList(states),
         frontend,
         hop,
-        arena);
+        arena,
+        smoothing(m));
+  }
+
+  /** The numbers of the optional "smoothing" record (checked by RecognizeCommands). */
+  private static Map<String, Double> smoothing(Map<String, Object> m) {
+    Map<String, Double> out = new java.util.LinkedHashMap<>();
+    Object raw = m.get("smoothing");
+    if (raw == null) return Collections.unmodifiableMap(out);
+    if (!(raw instanceof Map)) {
+      throw new IllegalArgumentException("metadata: 'smoothing' must be an object");
+    }
+    Map<?, ?> record = (Map<?, ?>) raw;
+    for (String key :
+        new String[] {
+          "average_window_ms", "detection_threshold", "suppression_ms", "minimum_count"
+        }) {
+      Object v = record.get(key);
+      if (v == null) continue;
+      if (!(v instanceof Number)) {
+        throw new IllegalArgumentException(
+            "metadata: smoothing " + key + " must be a number, got " + v);
+      }
+      out.put(key, ((Number) v).doubleValue());
+    }
+    return Collections.unmodifiableMap(out);
   }
 
   private static void checkRange(String what, int value, int count) {

@@ -59,6 +59,20 @@ public final class RecognizeCommands {
         || core.equals("background_noise");
   }
 
+  /**
+   * The smoother a model asks for: its metadata's "smoothing" record, the defaults for
+   * what the record lacks (as the Python and C apps).
+   */
+  public static RecognizeCommands forModel(ModelMetadata meta) {
+    java.util.Map<String, Double> s = meta.smoothing;
+    return new RecognizeCommands(
+        meta.labels,
+        s.getOrDefault("average_window_ms", DEFAULT_AVERAGE_WINDOW_MS),
+        s.getOrDefault("detection_threshold", DEFAULT_DETECTION_THRESHOLD),
+        s.getOrDefault("suppression_ms", DEFAULT_SUPPRESSION_MS),
+        (int) Math.round(s.getOrDefault("minimum_count", (double) DEFAULT_MINIMUM_COUNT)));
+  }
+
   public RecognizeCommands(List<String> labels) {
     this(
         labels,
@@ -105,6 +119,22 @@ public final class RecognizeCommands {
     java.util.Arrays.fill(hasDetection, false);
     hasLastTime = false;
     scores = null;
+  }
+
+  public double averageWindowMs() {
+    return averageWindowMs;
+  }
+
+  public double detectionThreshold() {
+    return detectionThreshold;
+  }
+
+  public double suppressionMs() {
+    return suppressionMs;
+  }
+
+  public int minimumCount() {
+    return minimumCount;
   }
 
   /** The scores (summing to 1) of the last call (null before minimumCount results). */

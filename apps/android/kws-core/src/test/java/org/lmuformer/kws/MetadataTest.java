@@ -58,4 +58,24 @@ public class MetadataTest {
     m.remove("frontend");
     expectRefused(m, "frontend");
   }
+
+  @Test
+  public void smoothingRecordIsTheDefault() throws Exception {
+    Map<String, Object> m = raw();
+    m.remove("smoothing");
+    RecognizeCommands plain = RecognizeCommands.forModel(ModelMetadata.fromMap(m));
+    assertEquals(RecognizeCommands.DEFAULT_AVERAGE_WINDOW_MS, plain.averageWindowMs(), 0);
+    Map<String, Object> record = new java.util.HashMap<>();
+    record.put("average_window_ms", 300L);
+    record.put("detection_threshold", 0.7);
+    m.put("smoothing", record);
+    RecognizeCommands tuned = RecognizeCommands.forModel(ModelMetadata.fromMap(m));
+    assertEquals(300.0, tuned.averageWindowMs(), 0);
+    assertEquals(0.7, tuned.detectionThreshold(), 0);
+    assertEquals(RecognizeCommands.DEFAULT_SUPPRESSION_MS, tuned.suppressionMs(), 0);
+    record.put("detection_threshold", "high");
+    expectRefused(m, "smoothing detection_threshold must be a number");
+    m.put("smoothing", "fast");
+    expectRefused(m, "'smoothing' must be an object");
+  }
 }
