@@ -17,26 +17,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from lmuformer_keras import contract
+
 from .flatbuffer import NUMPY_DTYPES
 from .model_io import ModelIO, TensorIO
 
 
 def quantize(x: np.ndarray, tensor: TensorIO) -> np.ndarray:
-    """Float -> the tensor's dtype with its scale and zero point (round to nearest)."""
-    dtype = NUMPY_DTYPES[tensor.dtype]
-    if tensor.scale is None:
-        return np.asarray(x, dtype=dtype)
-    info = np.iinfo(dtype)
-    q = np.round(np.asarray(x, np.float64) / tensor.scale) + tensor.zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
+    """Float -> the tensor's dtype (:func:`lmuformer_keras.contract.quantize`: halves
+    away from zero, as the apps and TFLite's QUANTIZE kernel)."""
+    return contract.quantize(x, tensor.scale, tensor.zero_point,
+                             NUMPY_DTYPES[tensor.dtype])  # fmt: skip
 
 
 def dequantize(q: np.ndarray, tensor: TensorIO) -> np.ndarray:
-    if tensor.scale is None:
-        return np.asarray(q, dtype=np.float32)
-    return ((np.asarray(q, np.float32) - tensor.zero_point) * tensor.scale).astype(
-        np.float32
-    )
+    """The tensor's values as float32 (:func:`lmuformer_keras.contract.dequantize`)."""
+    return contract.dequantize(q, tensor.scale, tensor.zero_point)
 
 
 # LiteRT kernel sets: name -> ``OpResolverType`` member (``None``: the default

@@ -4,24 +4,29 @@
 #   1. train lmuformer_tiny_kws on the synthetic set without E (and without the
 #      speakers E shares with other engines): --dataset=kws_M --exclude_engines=E;
 #   2. export the int8 streaming step graph;
-#   3. judge the int8 model on E's voices: isolated keywords, keywords in phrases,
+#   3. choose its detection smoothing on validation voices of a trained-on engine
+#      (tune_smoothing --write);
+#   4. judge the int8 model on E's voices: isolated keywords, keywords in phrases,
 #      non-keyword sentences, noise, confusion matrix (evaluate --engine E);
 # then print the Markdown table of every report.
 #
 # Usage: scripts/leave_one_engine_out.sh [OUT_DIR]      (default: runs/loeo)
 # Environment: DATA_DIR (a set of generate_synthetic_kws with every engine; default
-# OUT_DIR/synthetic_kws, generated with the generator's defaults if missing),
+# OUT_DIR/synthetic_kws_x${CLIPS_PER_WORD}, generated if missing), CLIPS_PER_WORD
+# (clips per word and espeak-ng voice, the other engines' multiplied; default 3),
 # HELD_OUT (engines to hold out, default "espeak flite festival piper"), MODES
-# (default "streams clips": streaming-aware windows and the clip-mean baseline on the
-# same utterances), PRESET (default lmuformer_tiny_kws), EPOCHS (default 60),
+# (default "streams mined clips": streaming-aware windows; the same plus the hard
+# negatives the streams model still fires on, --hard_negatives_from; the clip-mean
+# baseline on the same utterances), PRESET (default lmuformer_tiny_kws), EPOCHS (default 60),
 # SEED (default 0), SPEECH_MINUTES (non-keyword speech, default 5), NOISE_MINUTES
 # (default 60), KERAS_BACKEND (default jax).
 set -euo pipefail
 
 OUT_DIR="${1:-runs/loeo}"
-DATA_DIR="${DATA_DIR:-${OUT_DIR}/synthetic_kws}"
+CLIPS_PER_WORD="${CLIPS_PER_WORD:-3}"
+DATA_DIR="${DATA_DIR:-${OUT_DIR}/synthetic_kws_x${CLIPS_PER_WORD}}"
 HELD_OUT="${HELD_OUT:-espeak flite festival piper}"
-MODES="${MODES:-streams clips}"
+MODES="${MODES:-streams mined clips}"
 PRESET="${PRESET:-lmuformer_tiny_kws}"
 EPOCHS="${EPOCHS:-60}"
 SEED="${SEED:-0}"
@@ -33,12 +38,15 @@ START=$(date +%s)
 mkdir -p "${OUT_DIR}"
 
 echo "== synthetic keyword set with every installed engine -> ${DATA_DIR}"
-python - "${DATA_DIR}" "${SEED}" <<'EOF'
+python - "${DATA_DIR}" "${SEED}" "${CLIPS_PER_WORD}" <<'EOF'
 import sys
 
 from lmuformer_keras.data import generate_synthetic_kws
 
-m = generate_synthetic_kws(sys.argv[1], seed=int(sys.argv[2]), progress=False)
+m = generate_synthetic_kws(
+    sys.argv[1], seed=int(sys.argv[2]), clips_per_word_per_voice=int(sys.argv[3]),
+    progress=False,
+)
 state = "reused (cached)" if m["cached"] else f"generated in {m['seconds']} s"
 print(f"engines {m['params']['engines']}, {m['total_clips']} clips, {state}")
 if m.get("engines_not_installed"):
@@ -50,10 +58,16 @@ for engine in ${HELD_OUT}; do
   for mode in ${MODES}; do
     run="${OUT_DIR}/${mode}_without_${engine}"
     echo "== ${mode}, ${engine} held out -> ${run}"
+    extra=()
+    dataset="kws_${mode}"
+    if [ "${mode}" = mined ]; then  # streams + the streams model's false alarms
+      dataset=kws_streams
+      extra=(--hard_negatives_from="${OUT_DIR}/streams_without_${engine}/train/model.keras")
+    fi
     if [ ! -f "${run}/train/model.keras" ]; then
-      lmuformer-train --dataset="kws_${mode}" --data_dir="${DATA_DIR}" \
+      lmuformer-train --dataset="${dataset}" --data_dir="${DATA_DIR}" \
         --exclude_engines="${engine}" --classes=12 --preset="${PRESET}" \
-        --recipe=default --epochs="${EPOCHS}" --seed="${SEED}" \
+        --recipe=default --epochs="${EPOCHS}" --seed="${SEED}" "${extra[@]}" \
         --out="${run}/train" --verbose=2
     fi
     if [ ! -f "${run}/export/metadata.json" ]; then
@@ -61,9 +75,19 @@ for engine in ${HELD_OUT}; do
         --calibration "${run}/train/calibration.npz" --test "${run}/train/test.npz" \
         --out "${run}/export"
     fi
+    # smoothing chosen on validation speech of an engine the model was trained on
+    # (espeak-ng's validation voices; flite's voices when espeak-ng is held out)
+    tune_engine=espeak; [ "${engine}" = espeak ] && tune_engine=flite
+    python -m lmuformer_apps.kws_stream.tune_smoothing --model_dir "${run}/export" \
+      --engine "${tune_engine}" --write --out "${run}/smoothing_grid.json"
     python -m lmuformer_apps.kws_stream.evaluate --model_dir "${run}/export" \
       --engine "${engine}" --seed "${SEED}" --speech_minutes "${SPEECH_MINUTES}" \
       --minutes "${NOISE_MINUTES}" --out "${run}/held_out_${engine}.json"
+    # the same model at the apps' default smoothing (700 ms, 0.95), for comparison
+    python -m lmuformer_apps.kws_stream.evaluate --model_dir "${run}/export" \
+      --engine "${engine}" --seed "${SEED}" --speech_minutes "${SPEECH_MINUTES}" \
+      --minutes "${NOISE_MINUTES}" --average_window_ms 700 --threshold 0.95 \
+      --out "${run}/held_out_${engine}_default_smoothing.json" > /dev/null
     reports+=("${run}/held_out_${engine}.json")
   done
 done

@@ -349,3 +349,5 @@ def test_tune_smoothing_on_validation_voices(tmp_path, capsys):
     assert sm.detection_threshold == best["detection_threshold"]
     with pytest.raises(ValueError, match="max_false_per_minute must be >= 0"):
         ts.tune(model, max_false_per_minute=-1)
+    assert ts.main(["--model_dir", model, "--max_false_per_minute", "-1"]) == 1
+    assert "max_false_per_minute must be >= 0, got -1" in capsys.readouterr().err

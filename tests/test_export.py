@@ -915,3 +915,19 @@ def test_cli_usage_errors():
     result = _cli(["--model=m.keras"])
     assert result.returncode == 2
     assert "--calibration is required" in result.stderr
+
+
+def test_one_rounding_for_export_and_apps():
+    from lmuformer_apps.kws_stream import runner
+    from lmuformer_export.model_io import TensorIO
+    from lmuformer_export.verify import quantize as export_quantize
+    from lmuformer_keras import contract
+
+    x = np.array([0.5, -0.5, 1.5, 2.5, -2.5, 0.49, 300.0, np.nan])
+    want = np.array([1, -1, 2, 3, -3, 0, 127, 0], np.int8)  # halves away from zero
+    np.testing.assert_array_equal(contract.quantize(x, 1.0, 0, np.int8), want)
+    assert runner.quantize is contract.quantize
+    frame = TensorIO(position=0, name="frame", shape=[8], dtype="int8", scale=1.0,
+                     zero_point=0)  # fmt: skip
+    np.testing.assert_array_equal(export_quantize(x, frame), want)
+    np.testing.assert_allclose(contract.dequantize(want, 0.5, 1), (want - 1) * 0.5)

@@ -120,19 +120,6 @@ def test_bad_arguments(tmp_path):
     assert (foreign / "notes.txt").exists()
 
 
-def test_numpy_resampler_equals_scipy_resample_poly():
-    from scipy.signal import resample_poly
-
-    from lmuformer_keras.data.kws_render import resample
-
-    rng = np.random.default_rng(0)
-    for n in (1, 7, 441, 9000, 22050):
-        x = rng.standard_normal(n)
-        np.testing.assert_allclose(
-            resample(x, 22050, 16000), resample_poly(x, 320, 441), atol=1e-12
-        )
-
-
 def test_bad_words(tmp_path):
     with pytest.raises(ValueError, match="'_silence_' cannot be a word folder name"):
         generate_synthetic_kws(str(tmp_path / "w"), **dict(TINY, words=("_silence_",)))

@@ -367,6 +367,12 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
         if f["dtype_policy"] != "float32":  # absent in float32 runs' resume state
             config["dtype_policy"] = f["dtype_policy"]
         if hard is not None:
+            h = ds.summary["hard_negatives"]
+            print(
+                f"{PROG}: hard negatives: {h['hard_negatives']} windows added (of "
+                f"{h['false_alarm_runs']} false-alarm runs in {h['minutes']:.0f} min "
+                f"of keyword-free training streams, p >= {h['threshold']:g})"
+            )
             config["hard_negatives"] = {  # counts: metrics.json's dataset summary
                 "model": os.path.abspath(hard.model_path),
                 "minutes": hard.minutes,
