@@ -19,6 +19,7 @@ from .errors import (
     ConversionError,
     ExportError,
     NotStreamableError,
+    OutputDirError,
     StateTyingError,
     UnsupportedOpError,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "ExportError",
     "ModelIO",
     "NotStreamableError",
+    "OutputDirError",
     "StateTyingError",
     "TFLiteGraph",
     "TensorIO",

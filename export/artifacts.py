@@ -6,11 +6,15 @@ frontend, arena size): nothing is retyped by hand.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from .errors import ExportError, OutputDirError
 from .flatbuffer import NUMPY_DTYPES
 from .model_io import ModelIO
 from .tflm_ops import resolver_methods
@@ -18,6 +22,117 @@ from .verify import quantize
 
 METADATA_VERSION = 1
 ARRAY_NAME = "g_model_data"
+EXPORT_FILES = (
+    "model.tflite",
+    "model_data.h",
+    "model_data.cc",
+    "op_resolver.h",
+    "metadata.json",
+    "report.json",
+)
+"""Every file an export folder holds (nothing else is replaced with it)."""
+
+
+def check_out_dir(out_dir: str | os.PathLike) -> str:
+    """The real path of ``out_dir`` if an export may be written there.
+
+    ``out_dir`` may be missing, an empty folder or a previous export (only
+    :data:`EXPORT_FILES`); a symlink to such a folder is followed.
+
+    Raises:
+        OutputDirError: ``out_dir`` is not a folder (e.g. a regular file), or holds
+            entries that are not export files (they would be lost in the swap).
+    """
+    given = os.fspath(out_dir)
+    if not given:
+        raise OutputDirError("--out: empty path; give a folder for the export")
+    path = os.path.realpath(given)
+    if os.path.lexists(path) and not os.path.isdir(path):
+        kind = "a regular file" if os.path.isfile(path) else "not a folder"
+        raise OutputDirError(
+            f"--out {given!r} exists and is {kind}: give a new folder, an empty one or "
+            "a previous export folder"
+        )
+    if os.path.isdir(path):
+        foreign = sorted(set(os.listdir(path)) - set(EXPORT_FILES))
+        if foreign:
+            shown = ", ".join(foreign[:8]) + (", ..." if len(foreign) > 8 else "")
+            raise OutputDirError(
+                f"--out {given!r} holds {len(foreign)} entr"
+                f"{'y' if len(foreign) == 1 else 'ies'} that an export does not write "
+                f"({shown}); the export replaces the whole folder, so give a new "
+                "folder, an empty one or a previous export folder"
+            )
+    return path
+
+
+def _replace_dir(stage: str, final: str) -> None:
+    """Renames ``stage`` to ``final``; a previous ``final`` is moved aside first."""
+    if not os.path.lexists(final):
+        os.rename(stage, final)
+        return
+    old = f"{final}.old-{os.getpid()}"
+    if os.path.lexists(old):
+        shutil.rmtree(old)
+    os.rename(final, old)
+    try:
+        os.rename(stage, final)
+    except BaseException:
+        os.rename(old, final)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_output(out_dir: str | os.PathLike) -> Iterator[str]:
+    """A temporary sibling folder that replaces ``out_dir`` when the block succeeds.
+
+    Yields ``<out_dir>.tmp-<pid>`` (created empty). When the block returns, the
+    folder is renamed to ``out_dir`` (a previous export there is moved to
+    ``<out_dir>.old-<pid>``, replaced, then deleted); when it raises, the temporary
+    folder is removed and ``out_dir`` is left as it was.
+
+    Raises:
+        OutputDirError: from :func:`check_out_dir`, before and again just before the
+            swap (something else may have written there meanwhile).
+    """
+    final = check_out_dir(out_dir)
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    stage = f"{final}.tmp-{os.getpid()}"
+    if os.path.lexists(stage):  # left by a killed run of this process id
+        shutil.rmtree(stage)
+    os.mkdir(stage)
+    try:
+        yield stage
+        check_out_dir(final)
+        _replace_dir(stage, final)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def check_written(folder: str, paths: Sequence[str], model_bytes: bytes) -> None:
+    """Checks that ``folder`` holds exactly ``paths``, the model and readable JSON.
+
+    Raises:
+        ExportError: naming the missing, unexpected or unreadable file.
+    """
+    names = sorted(os.path.basename(p) for p in paths)
+    found = sorted(os.listdir(folder))
+    if found != names:
+        raise ExportError(
+            f"export folder {folder}: holds {found}, expected exactly {names}"
+        )
+    with open(os.path.join(folder, "model.tflite"), "rb") as f:
+        if f.read() != model_bytes:
+            raise ExportError(f"{folder}/model.tflite: written bytes differ")
+    for name in names:
+        if name.endswith(".json"):
+            try:
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    json.load(f)
+            except (OSError, ValueError) as error:
+                raise ExportError(f"{folder}/{name}: unreadable ({error})") from error
 
 
 def write_model(model_bytes: bytes, out_dir: str) -> str:

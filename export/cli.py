@@ -26,8 +26,14 @@ import sys
 import numpy as np
 from absl import flags
 
+from .artifacts import check_out_dir
 from .contract import DEFAULT_FACTORY
-from .errors import CalibrationDataError, ExportError, NotStreamableError
+from .errors import (
+    CalibrationDataError,
+    ExportError,
+    NotStreamableError,
+    OutputDirError,
+)
 
 PROG = "lmuformer-export"
 
@@ -267,7 +273,12 @@ def _needs_reexec() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point; returns the exit code (0 ok, 1 error, 2 usage)."""
+    """Console-script entry point; returns the exit code (0 ok, 1 error, 2 usage).
+
+    ``--out`` that is a regular file, or a folder holding files an export does not
+    write, is a usage error (2). The export is written into a sibling folder and
+    swapped in at the end, so an error (1) leaves a previous export intact.
+    """
     argv = list(sys.argv if argv is None else argv)
     if any(a in ("-h", "--help", "--helpfull") for a in argv[1:]):
         print(__doc__.strip() + "\n\nFlags:\n" + FLAGS.get_help())
@@ -277,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("model", "calibration", "out"):
             if not FLAGS[name].value:
                 raise flags.Error(f"--{name} is required")
-    except flags.Error as error:
+        check_out_dir(FLAGS.out)  # a file, or a folder of other files: usage
+    except (flags.Error, OutputDirError) as error:
         print(f"{PROG}: usage error: {error}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -303,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
             optimize_graph=FLAGS.optimize_graph,
             dense_as_conv=FLAGS.dense_as_conv,
         )
+    except OutputDirError as error:
+        print(f"{PROG}: usage error: {error}", file=sys.stderr)
+        return 2
     except ExportError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1

@@ -207,7 +207,10 @@ def export_streaming_model(
             form (a causal ``LMUFormer``: wrapped with
             ``lmuformer_keras.streaming.StreamingModel``).
         calibration_x: calibration clips ``(N, T, F)`` (float features).
-        out_dir: output folder (created).
+        out_dir: output folder: created, or replaced when it holds a previous
+            export (only its files). The export is written into the sibling
+            ``<out_dir>.tmp-<pid>`` and renamed in once complete and checked, so a
+            failure leaves ``out_dir`` as it was.
         quantization: ``"int8"`` (int8 weights per channel, int8 activations and
             I/O), ``"int16x8"`` (int16 activations and I/O, int8 weights) or
             ``"float32"``.
@@ -253,7 +256,8 @@ def export_streaming_model(
     Raises:
         ExportError: (subclasses) for a model without a streaming form, bad clips,
             converter failures, ops TFLite Micro lacks, float tensors left, or
-            states that cannot be tied.
+            states that cannot be tied; :class:`OutputDirError` for an ``out_dir``
+            that is a file or holds other files.
     """
     if quantization not in QUANTIZATIONS:
         raise ExportError(
@@ -271,7 +275,7 @@ def export_streaming_model(
     labels = _labels(streaming_model, labels, classes)
     frontend = _frontend(streaming_model)
     names = layer_names(streaming_model.step_model)
-    os.makedirs(out_dir, exist_ok=True)
+    artifacts.check_out_dir(out_dir)  # fail before the slow steps
     timings = {}
 
     start = time.perf_counter()
@@ -318,105 +322,110 @@ def export_streaming_model(
     ops = check_graph(final, quantization, names)
     macs = count_macs(final)
 
-    written = [
-        artifacts.write_model(model_bytes, out_dir),
-        *artifacts.write_c_array(model_bytes, out_dir),
-        artifacts.write_op_resolver(ops, out_dir),
-    ]
+    # Everything is written into a sibling folder, checked, then swapped in for
+    # out_dir: a failure (or a kill) leaves a previous export there untouched.
+    with artifacts.staged_output(out_dir) as stage:
+        written = [
+            artifacts.write_model(model_bytes, stage),
+            *artifacts.write_c_array(model_bytes, stage),
+            artifacts.write_op_resolver(ops, stage),
+        ]
 
-    start = time.perf_counter()
-    arena_min = find_min_arena(model_bytes)
-    arena_bytes = -(-int(arena_min * (1.0 + arena_margin)) // GRANULARITY) * GRANULARITY
-    timings["arena_search_s"] = time.perf_counter() - start
-
-    initial = [np.asarray(s)[:1] for s in streaming_model.initial_states(1)]
-    metadata = artifacts.build_metadata(
-        io=io,
-        states=states,
-        initial_states=initial,
-        labels=labels,
-        frontend=frontend,
-        quantization=quantization,
-        num_features=features,
-        num_classes=classes,
-        arena_bytes=arena_bytes,
-        arena_bytes_min=arena_min,
-        model_bytes=len(model_bytes),
-        op_names=ops,
-        macs=macs,
-    )
-    written.append(
-        artifacts.write_json(metadata, os.path.join(out_dir, "metadata.json"))
-    )
-
-    hop_ms = None if frontend is None else frontend.get("frame_hop_ms")
-    report = {
-        "quantization": quantization,
-        "conversion": conversion_mode,
-        "model_bytes": len(model_bytes),
-        "arena_bytes_min": arena_min,
-        "arena_bytes": arena_bytes,
-        "macs_per_frame": macs["total"],
-        "frame_hop_ms": hop_ms,
-        "macs_per_second": (
-            None if not hop_ms else int(round(macs["total"] * 1000.0 / hop_ms))
-        ),
-        "macs_by_op": macs["by_op"],
-        "elementwise_ops_per_frame": macs["elementwise_ops"],
-        "ops": ops,
-        "num_ops": len(final.operators),
-        "bool_casts_folded": folded,
-        "mul_add_folded_into_dense": affine_folded,
-        "lif_neurons_folded": lif_folded,
-        "shape_ops_removed": shape_ops_removed,
-        "constants_merged": constants_merged,
-        "dense_as_conv": dense_as_conv_count,
-        "states": tying,
-        "calibration_samples": len(samples),
-        "checks": {
-            "loop_free": True,
-            "tflm_builtins_only": True,
-            "integer_only": quantization != "float32",
-            "state_params_equal": True,
-        },
-        "files": [os.path.basename(p) for p in written] + ["report.json"],
-    }
-    if verify:
         start = time.perf_counter()
-        n = x_ver.shape[0] if max_clips is None else min(max_clips, x_ver.shape[0])
-        float_logits = stream_float(streaming_model, x_ver[:n])
-        report["verification"] = verify_model(
-            model_bytes,
-            io,
-            x_ver[:n],
-            float_logits,
-            initial,
-            arena_size=arena_bytes,
-            y=y_ver,
-            max_tflm_clips=max_tflm_clips,
-            litert_resolver=litert_resolver,
+        arena_min = find_min_arena(model_bytes)
+        with_margin = int(arena_min * (1.0 + arena_margin))
+        arena_bytes = -(-with_margin // GRANULARITY) * GRANULARITY
+        timings["arena_search_s"] = time.perf_counter() - start
+
+        initial = [np.asarray(s)[:1] for s in streaming_model.initial_states(1)]
+        metadata = artifacts.build_metadata(
+            io=io,
+            states=states,
+            initial_states=initial,
+            labels=labels,
+            frontend=frontend,
+            quantization=quantization,
+            num_features=features,
+            num_classes=classes,
+            arena_bytes=arena_bytes,
+            arena_bytes_min=arena_min,
+            model_bytes=len(model_bytes),
+            op_names=ops,
+            macs=macs,
         )
-        micro = report["verification"].get("tflm")
-        if micro and quantization != "float32" and divergence_clips:
-            clips = x_ver[: min(divergence_clips, micro["clips"])]
-            divergence = op_divergence(
+        written.append(
+            artifacts.write_json(metadata, os.path.join(stage, "metadata.json"))
+        )
+
+        hop_ms = None if frontend is None else frontend.get("frame_hop_ms")
+        report = {
+            "quantization": quantization,
+            "conversion": conversion_mode,
+            "model_bytes": len(model_bytes),
+            "arena_bytes_min": arena_min,
+            "arena_bytes": arena_bytes,
+            "macs_per_frame": macs["total"],
+            "frame_hop_ms": hop_ms,
+            "macs_per_second": (
+                None if not hop_ms else int(round(macs["total"] * 1000.0 / hop_ms))
+            ),
+            "macs_by_op": macs["by_op"],
+            "elementwise_ops_per_frame": macs["elementwise_ops"],
+            "ops": ops,
+            "num_ops": len(final.operators),
+            "bool_casts_folded": folded,
+            "mul_add_folded_into_dense": affine_folded,
+            "lif_neurons_folded": lif_folded,
+            "shape_ops_removed": shape_ops_removed,
+            "constants_merged": constants_merged,
+            "dense_as_conv": dense_as_conv_count,
+            "states": tying,
+            "calibration_samples": len(samples),
+            "checks": {
+                "loop_free": True,
+                "tflm_builtins_only": True,
+                "integer_only": quantization != "float32",
+                "state_params_equal": True,
+            },
+            "files": [os.path.basename(p) for p in written] + ["report.json"],
+        }
+        if verify:
+            start = time.perf_counter()
+            n = x_ver.shape[0] if max_clips is None else min(max_clips, x_ver.shape[0])
+            float_logits = stream_float(streaming_model, x_ver[:n])
+            report["verification"] = verify_model(
                 model_bytes,
                 io,
-                clips,
-                initial_quantized_states(io, initial),
-                arena_bytes,
-                litert_resolver,
+                x_ver[:n],
+                float_logits,
+                initial,
+                arena_size=arena_bytes,
+                y=y_ver,
+                max_tflm_clips=max_tflm_clips,
+                litert_resolver=litert_resolver,
             )
-            micro["divergence_by_op"] = {
-                "clips": int(clips.shape[0]),
-                **summarize_divergence(divergence),
-                "by_op": divergence,
-            }
-        timings["verification_s"] = time.perf_counter() - start
-        report["goals"] = _goals(report["verification"], quantization)
-        report["notes"] = _notes(report["verification"])
-    report["timings"] = {k: round(v, 3) for k, v in timings.items()}
-    artifacts.write_json(report, os.path.join(out_dir, "report.json"))
+            micro = report["verification"].get("tflm")
+            if micro and quantization != "float32" and divergence_clips:
+                clips = x_ver[: min(divergence_clips, micro["clips"])]
+                divergence = op_divergence(
+                    model_bytes,
+                    io,
+                    clips,
+                    initial_quantized_states(io, initial),
+                    arena_bytes,
+                    litert_resolver,
+                )
+                micro["divergence_by_op"] = {
+                    "clips": int(clips.shape[0]),
+                    **summarize_divergence(divergence),
+                    "by_op": divergence,
+                }
+            timings["verification_s"] = time.perf_counter() - start
+            report["goals"] = _goals(report["verification"], quantization)
+            report["notes"] = _notes(report["verification"])
+        report["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        written.append(artifacts.write_json(report, os.path.join(stage, "report.json")))
+        artifacts.check_written(stage, written, model_bytes)
     if verbose:
         print(format_report(report, out_dir))
     return report

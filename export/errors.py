@@ -32,6 +32,10 @@ class StateTyingError(ExportError):
     """A state output could not be given the quantization of its state input."""
 
 
+class OutputDirError(ExportError):
+    """``--out`` cannot receive an export (a file, or a folder of other files)."""
+
+
 ERROR_CLASSES = {
     cls.__name__: cls
     for cls in (
@@ -41,5 +45,6 @@ ERROR_CLASSES = {
         ConversionError,
         UnsupportedOpError,
         StateTyingError,
+        OutputDirError,
     )
 }

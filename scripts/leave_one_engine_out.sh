@@ -14,6 +14,8 @@
 # Environment: DATA_DIR (a set of generate_synthetic_kws with every engine; default
 # OUT_DIR/synthetic_kws_x${CLIPS_PER_WORD}, generated if missing), CLIPS_PER_WORD
 # (clips per word and espeak-ng voice, the other engines' multiplied; default 3),
+# NEGATIVE_WORDS / NEGATIVE_SENTENCES (non-keyword words / sentences each engine
+# speaks; default 4000 / 1500),
 # HELD_OUT (engines to hold out, default "espeak flite festival piper"), MODES
 # (default "streams mined clips": streaming-aware windows; the same plus the hard
 # negatives the streams model still fires on, --hard_negatives_from; the clip-mean
@@ -24,6 +26,8 @@ set -euo pipefail
 
 OUT_DIR="${1:-runs/loeo}"
 CLIPS_PER_WORD="${CLIPS_PER_WORD:-3}"
+NEGATIVE_WORDS="${NEGATIVE_WORDS:-4000}"
+NEGATIVE_SENTENCES="${NEGATIVE_SENTENCES:-1500}"
 DATA_DIR="${DATA_DIR:-${OUT_DIR}/synthetic_kws_x${CLIPS_PER_WORD}}"
 HELD_OUT="${HELD_OUT:-espeak flite festival piper}"
 MODES="${MODES:-streams mined clips}"
@@ -38,13 +42,15 @@ START=$(date +%s)
 mkdir -p "${OUT_DIR}"
 
 echo "== synthetic keyword set with every installed engine -> ${DATA_DIR}"
-python - "${DATA_DIR}" "${SEED}" "${CLIPS_PER_WORD}" <<'EOF'
+python - "${DATA_DIR}" "${SEED}" "${CLIPS_PER_WORD}" "${NEGATIVE_WORDS}" \
+  "${NEGATIVE_SENTENCES}" <<'EOF'
 import sys
 
 from lmuformer_keras.data import generate_synthetic_kws
 
 m = generate_synthetic_kws(
     sys.argv[1], seed=int(sys.argv[2]), clips_per_word_per_voice=int(sys.argv[3]),
+    negative_words=int(sys.argv[4]), negative_sentences=int(sys.argv[5]),
     progress=False,
 )
 state = "reused (cached)" if m["cached"] else f"generated in {m['seconds']} s"

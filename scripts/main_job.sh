@@ -49,7 +49,7 @@ lmuformer-train \
   --dataset=synthetic_kws --data_dir="${DATA_DIR}" --classes=12 \
   --preset=lmuformer_tiny_kws --recipe=default \
   --epochs="${EPOCHS}" --batch_size="${BATCH_SIZE}" --seed="${SEED}" \
-  --out="${RUN_DIR}" --verbose=2
+  --out="${RUN_DIR}" --overwrite --verbose=2  # a rerun replaces the last run
 
 echo "== 4/4 export the streaming step graph to int8 TFLite Micro (calibrated on training"
 echo "   clips, verified in LiteRT and the TFLite Micro interpreter on the test clips)"

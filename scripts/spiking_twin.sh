@@ -30,7 +30,7 @@ lmuformer-train \
   --preset=spiking_lmuformer_tiny_kws --teacher="${TEACHER}" \
   --epochs="${EPOCHS:-350}" --learning_rate="${LEARNING_RATE:-0.004}" \
   --mixup_prob="${MIXUP_PROB:-0.5}" \
-  --seed="${SEED:-0}" --out="${RUN_DIR}" --verbose=2
+  --seed="${SEED:-0}" --out="${RUN_DIR}" --overwrite --verbose=2  # a rerun replaces the last
 
 echo "== 2/2 export the spiking step graph to int8 TFLite Micro"
 lmuformer-export --model "${RUN_DIR}/model.keras" \

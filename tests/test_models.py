@@ -73,6 +73,9 @@ def test_all_presets_build_and_overrides():
     tiny = LMUFormer.from_preset("lmuformer_tiny_kws")
     n = sum(int(np.prod(w.shape)) for w in tiny.trainable_weights)
     assert n < 60_000  # int8 weights of the step graph fit in 64 KB with room.
+    small = LMUFormer.from_preset("lmuformer_small_kws")
+    n_small = sum(int(np.prod(w.shape)) for w in small.trainable_weights)
+    assert 2 * n < n_small < 240_000  # more capacity, int8 still within 256 KB
     with pytest.raises(ValueError, match="no_such_preset"):
         LMUFormer.from_preset("no_such_preset")
     with pytest.raises(ValueError, match="widht"):

@@ -21,6 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 384_000
+"""Header sample rates accepted (Hz): others are refused before any resampling (a
+1 Hz header would make the resampler's filter, and its output, huge)."""
+
 
 class AudioFileError(ValueError):
     """A WAV file that cannot be read; the message names the file and the problem."""
@@ -64,9 +69,19 @@ def to_int16(x: np.ndarray) -> np.ndarray:
 
 
 def resample(x: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """Polyphase resampling of a float signal (``scipy.signal.resample_poly``)."""
+    """Polyphase resampling of a float signal (``scipy.signal.resample_poly``).
+
+    Raises:
+        ValueError: a rate outside ``[MIN_SAMPLE_RATE, MAX_SAMPLE_RATE]`` Hz.
+    """
     from scipy.signal import resample_poly
 
+    for name, rate in (("source_rate", source_rate), ("target_rate", target_rate)):
+        if not MIN_SAMPLE_RATE <= int(rate) <= MAX_SAMPLE_RATE:
+            raise ValueError(
+                f"resample: {name}={rate} Hz is outside the supported "
+                f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
+            )
     g = math.gcd(int(source_rate), int(target_rate))
     return resample_poly(x, target_rate // g, source_rate // g)
 
@@ -76,9 +91,13 @@ def read_wav(path: str | os.PathLike, target_rate: int = 16000) -> LoadedAudio:
 
     Raises:
         FileNotFoundError: no such file.
-        AudioFileError: not a PCM WAV, unsupported sample width, corrupt or truncated.
+        AudioFileError: a directory, not a PCM WAV, unsupported sample width, a sample
+            rate outside ``MIN_SAMPLE_RATE..MAX_SAMPLE_RATE`` Hz, corrupt or
+            truncated.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise AudioFileError(f"{path!r} is a directory, not a WAV file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such WAV file: {path!r}")
     try:
@@ -99,8 +118,13 @@ def read_wav(path: str | os.PathLike, target_rate: int = 16000) -> LoadedAudio:
         raise AudioFileError(f"{path}: corrupt or truncated WAV ({error})") from error
     if width not in (1, 2, 3, 4):
         raise AudioFileError(f"{path}: unsupported sample width {8 * width} bits")
-    if channels < 1 or rate < 1:
+    if channels < 1:
         raise AudioFileError(f"{path}: invalid header ({channels} channels, {rate} Hz)")
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioFileError(
+            f"{path}: header sample rate {rate} Hz is outside the supported "
+            f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz (corrupt header?)"
+        )
     frame_bytes = width * channels
     if len(data) != num * frame_bytes:
         raise AudioFileError(

@@ -72,7 +72,15 @@ def load_interpreter_class():
 
 def load_metadata(model_dir: str | os.PathLike) -> dict[str, Any]:
     """Reads ``model_dir/metadata.json``; ``MetadataError`` naming the file if bad."""
-    path = os.path.join(os.fspath(model_dir), METADATA_FILE)
+    folder = os.fspath(model_dir)
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise MetadataError(
+            f"model folder {folder!r} is a file, not a folder: expected an "
+            "lmuformer-export output folder"
+        )
+    path = os.path.join(folder, METADATA_FILE)
+    if os.path.isdir(path):
+        raise MetadataError(f"{path!r} is a directory, not a {METADATA_FILE} file")
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"No {METADATA_FILE} in {os.fspath(model_dir)!r}: expected an "
@@ -132,6 +140,73 @@ def _int(value, where: str) -> int:
     if int(value) != value:
         raise MetadataError(f"{where} must be an integer, got {value!r}")
     return int(value)
+
+
+def _dict(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise MetadataError(
+            f"{where} must be a JSON object, got {type(value).__name__} {value!r:.80}"
+        )
+    return value
+
+
+def _shape(value, where: str) -> tuple[int, ...]:
+    if not isinstance(value, list | tuple):
+        raise MetadataError(f"{where} must be a list of integers, got {value!r:.80}")
+    return tuple(_int(d, f"{where} entry") for d in value)
+
+
+def _number(value, where: str) -> float | None:
+    """A finite number or ``None`` (an unquantized tensor's scale)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MetadataError(f"{where} must be a number, got {value!r:.80}")
+    if not math.isfinite(value):
+        raise MetadataError(f"{where} must be finite, got {value!r}")
+    return float(value)
+
+
+def _check_entry_types(entry: dict, where: str) -> None:
+    """Types of the optional keys of a tensor entry (``MetadataError`` naming one)."""
+    if "dtype" in entry and not isinstance(entry["dtype"], str):
+        raise MetadataError(f"{where} dtype must be a string, got {entry['dtype']!r}")
+    _number(entry.get("scale"), f"{where} scale")
+    if entry.get("zero_point") is not None:
+        _int(entry["zero_point"], f"{where} zero_point")
+    for key in ("shape", "tensor_shape"):
+        if key in entry:
+            _shape(entry[key], f"{where} {key}")
+
+
+def model_file_path(model_dir: str | os.PathLike, metadata: dict) -> str:
+    """``model_dir/<metadata model_file>``, refusing a path outside ``model_dir``.
+
+    Raises:
+        MetadataError: ``model_file`` is not a string, is absolute, or leaves the
+            folder (e.g. ``../../x``); it is checked on the path as written, so a
+            symlink placed inside the folder is still followed.
+    """
+    value = metadata.get("model_file")
+    if value is None or value == "":
+        value = DEFAULT_MODEL_FILE
+    if not isinstance(value, str):
+        raise MetadataError(
+            f"metadata model_file must be a file name inside the model folder, got "
+            f"{type(value).__name__} {value!r:.80}"
+        )
+    folder = os.path.abspath(os.fspath(model_dir))
+    path = os.path.normpath(os.path.join(folder, value))
+    if (
+        os.path.isabs(value)
+        or os.path.commonpath([folder, path]) != folder
+        or (path == folder)
+    ):
+        raise MetadataError(
+            f"metadata model_file={value!r} is outside the model folder {folder!r}: "
+            "refused (it must name a file inside the folder, e.g. 'model.tflite')"
+        )
+    return path
 
 
 def _same_scale(a: float | None, b: float | None) -> bool:
@@ -212,13 +287,20 @@ def validate_metadata(
     num_features = _int(_require(metadata, "num_features"), "metadata num_features")
     num_classes = _int(_require(metadata, "num_classes"), "metadata num_classes")
     labels = metadata.get("labels")
+    if labels is not None and not isinstance(labels, list):
+        raise MetadataError(f"metadata labels must be a list, got {labels!r:.80}")
     if labels is not None and len(labels) != num_classes:
         raise MetadataError(
             f"metadata: {len(labels)} labels but num_classes={num_classes}"
         )
     states = _require(metadata, "states")
     if not isinstance(states, list):
-        raise MetadataError("metadata: 'states' must be a list")
+        raise MetadataError(
+            f"metadata: 'states' must be a list, got {type(states).__name__} "
+            f"{states!r:.80}"
+        )
+    for k, entry in enumerate(states):
+        _dict(entry, f"metadata states[{k}]")
     n_in, n_out = len(input_details), len(output_details)
     if n_in != 1 + len(states) or n_out != 1 + len(states):
         raise MetadataError(
@@ -232,8 +314,10 @@ def validate_metadata(
     logits_pos = _position(
         _require(metadata, "logits_output_index"), n_out, "metadata logits_output_index"
     )
-    frame_meta = _require(metadata, "input")
-    logits_meta = _require(metadata, "output")
+    frame_meta = _dict(_require(metadata, "input"), "metadata input")
+    logits_meta = _dict(_require(metadata, "output"), "metadata output")
+    _check_entry_types(frame_meta, "metadata input")
+    _check_entry_types(logits_meta, "metadata output")
     for what, entry, pos in (
         ("metadata input", frame_meta, frame_pos),
         ("metadata output", logits_meta, logits_pos),
@@ -270,6 +354,7 @@ def validate_metadata(
     for k, entry in enumerate(states):
         name = str(entry.get("name", f"state_{k}"))
         where = f"state {k} ('{name}')"
+        _check_entry_types(entry, where)
         pos_in = _position(
             _require(entry, "input_index", where), n_in, f"{where} input_index"
         )
@@ -291,9 +376,9 @@ def validate_metadata(
         d_in, d_out = input_details[pos_in], output_details[pos_out]
         model_shape = tuple(int(d) for d in d_in["shape"])
         if "tensor_shape" in entry:
-            expected = tuple(int(d) for d in entry["tensor_shape"])
+            expected = _shape(entry["tensor_shape"], f"{where} tensor_shape")
         else:
-            meta_shape = tuple(int(d) for d in _require(entry, "shape", where))
+            meta_shape = _shape(_require(entry, "shape", where), f"{where} shape")
             # "shape" is given without (exporter) or with (design doc) the batch axis.
             expected = (
                 meta_shape
@@ -307,6 +392,15 @@ def validate_metadata(
         scale, zero_point = _detail_quant(d_in)
         dtype = _dtype(_dtype_name(d_in["dtype"]), where)
         initial = entry.get("initial_quantized")
+        if initial is not None:
+            initial = _int(initial, f"{where} initial_quantized")
+            if dtype.kind in "iu" and not (
+                np.iinfo(dtype).min <= initial <= np.iinfo(dtype).max
+            ):
+                raise MetadataError(
+                    f"{where} initial_quantized={initial} is out of the {dtype.name} "
+                    f"range [{np.iinfo(dtype).min}, {np.iinfo(dtype).max}]"
+                )
         infos.append(
             StateInfo(
                 position=pos_in,
@@ -316,7 +410,7 @@ def validate_metadata(
                 zero_point=zero_point,
                 name=name,
                 output_position=pos_out,
-                initial_quantized=None if initial is None else int(initial),
+                initial_quantized=initial,
             )
         )
 
@@ -377,10 +471,10 @@ class StreamingInterpreter:
         if model_path is None:
             if model_dir is None:
                 raise ValueError("StreamingInterpreter: give model_dir or model_path")
-            model_path = os.path.join(
-                os.fspath(model_dir), metadata.get("model_file") or DEFAULT_MODEL_FILE
-            )
+            model_path = model_file_path(model_dir, metadata)
         model_path = os.fspath(model_path)
+        if os.path.isdir(model_path):
+            raise MetadataError(f"model file {model_path!r} is a directory")
         if not os.path.isfile(model_path):
             raise FileNotFoundError(f"No model file {model_path!r}")
         interpreter_class = load_interpreter_class()
@@ -395,9 +489,17 @@ class StreamingInterpreter:
         self._interpreter.allocate_tensors()
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
-        self.frame_info, self.logits_info, self.state_infos = validate_metadata(
-            metadata, inputs, outputs
-        )
+        try:
+            self.frame_info, self.logits_info, self.state_infos = validate_metadata(
+                metadata, inputs, outputs
+            )
+        except MetadataError:
+            raise
+        except (TypeError, KeyError, AttributeError, ValueError) as error:
+            raise MetadataError(
+                f"metadata for {model_path!r} is malformed ({type(error).__name__}: "
+                f"{error})"
+            ) from error
         self.metadata = metadata
         self.model_path = model_path
         self._in_index = [d["index"] for d in inputs]
@@ -499,7 +601,17 @@ def frontend_from_metadata(metadata: dict):
         raise MetadataError(
             "metadata has no 'frontend': pass frontend= explicitly (e.g. 'micro40')"
         )
+    if not isinstance(entry, dict):
+        raise MetadataError(
+            "metadata frontend must be a JSON object with 'name' and 'params', got "
+            f"{type(entry).__name__} {entry!r:.80}"
+        )
     spec = entry.get("params") or entry.get("name")
+    if not isinstance(spec, dict | str):
+        raise MetadataError(
+            "metadata frontend: 'params' must be a JSON object (or 'name' a string), "
+            f"got {spec!r:.80}"
+        )
     try:
         frontend = get_frontend(spec)
     except (ValueError, KeyError, TypeError) as error:
@@ -516,7 +628,7 @@ def check_frontend(frontend, metadata: dict) -> None:
             f"frontend {frontend.name!r} gives {frontend.num_features} features, the "
             f"model needs num_features={metadata['num_features']}"
         )
-    hop = metadata.get("frame_hop_ms")
+    hop = _number(metadata.get("frame_hop_ms"), "metadata frame_hop_ms")
     if hop is not None and not math.isclose(float(hop), frontend.frame_hop_ms):
         raise MetadataError(
             f"metadata frame_hop_ms={hop} but frontend {frontend.name!r} hops "

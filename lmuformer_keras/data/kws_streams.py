@@ -23,7 +23,10 @@ trained the way it is used (``synthetic_kws_streams``):
 
 ``mode="clips"`` builds today's clip-mean examples from the same utterances for
 comparison: one utterance per 1 s clip at a random offset (longer ones cropped at a
-random place, keywords labelled only when whole), the same levels and noise beds.
+random place, keywords labelled only when whole), the same levels and noise beds, and
+as many examples per keyword as the streams mode cuts (``keyword_windows`` renderings
+of each keyword, ``unknown_windows`` negative and ``silence_windows`` noise-only clips
+per keyword).
 
 Engines and speakers can be held out (``exclude_engines``): every voice of an excluded
 engine, and every voice of another engine with the same *speaker* (flite's and
@@ -79,9 +82,10 @@ class StreamConfig:
         tolerance_frames, truncation_frames, lookahead_frames: labelling (module
             docstring).
         keyword_windows: windows cut per keyword in the stream (ends drawn in its
-            labelled range).
+            labelled range); in ``clips`` mode, clips rendered per keyword.
         unknown_windows, silence_windows: windows cut per keyword among the frames
-            labelled ``_unknown_`` / ``_silence_``.
+            labelled ``_unknown_`` / ``_silence_`` (``clips`` mode: negative and
+            noise-only clips per keyword).
     """
 
     seconds: float = 30.0
@@ -398,11 +402,12 @@ def _clip_examples(
         frontend.params["frame_length"] - frontend.params["frame_step"]
     )
     n = max(n, SAMPLE_RATE)
-    items: list[Utterance | None] = list(keywords)
-    count = int(round(config.unknown_windows / config.keyword_windows * len(keywords)))
+    # as many examples per keyword utterance as the streams mode cuts windows:
+    # each keyword rendered keyword_windows times (own offset, level and noise)
+    items: list[Utterance | None] = list(keywords) * config.keyword_windows
+    count = int(round(config.unknown_windows * len(keywords)))
     items += [negatives[i] for i in rng.integers(len(negatives), size=count)]
-    items += [None] * int(round(config.silence_windows / config.keyword_windows
-                                * len(keywords)))  # fmt: skip
+    items += [None] * int(round(config.silence_windows * len(keywords)))
     waves, ys = [], []
     unknown = labels.index(UNKNOWN_LABEL)
     for utt in items:

@@ -72,7 +72,7 @@ TESTING_LIST = "testing_list.txt"
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 CLIP_SAMPLES = 16000
 SAMPLE_RATE = 16000
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: keyed on each file's mtime_ns too
 _MAX_LISTED = 20
 
 
@@ -97,6 +97,9 @@ class SpeechCommandsIndex:
     summary: dict[str, Any]
     noise_files: list[str] = field(default_factory=list)
     file_sizes: dict[str, int] = field(default_factory=dict)
+    file_mtimes: dict[str, int] = field(default_factory=dict)
+    """``st_mtime_ns`` of every file (every 1-s clip has the same size, so the feature
+    cache keys on size and modification time to see an edited clip)."""
 
 
 @dataclass
@@ -174,6 +177,13 @@ def index_speech_commands(
     }
     words_on_disk: dict[str, list[str]] = {}
     file_sizes: dict[str, int] = {}
+    file_mtimes: dict[str, int] = {}
+
+    def stamp(rel: str) -> None:
+        info = os.stat(os.path.join(root, rel))
+        file_sizes[rel] = info.st_size
+        file_mtimes[rel] = info.st_mtime_ns
+
     for entry in sorted(os.listdir(root)):
         full = os.path.join(root, entry)
         if entry.startswith("."):
@@ -194,7 +204,7 @@ def index_speech_commands(
                 os.path.join(full, name)
             ):
                 wavs.append(rel)
-                file_sizes[rel] = os.path.getsize(os.path.join(full, name))
+                stamp(rel)
             else:
                 skipped["non_wav_files"].append(rel)
         if not wavs:
@@ -260,7 +270,7 @@ def index_speech_commands(
             rel = f"{BACKGROUND_NOISE_DIR}/{name}"
             if name.lower().endswith(".wav") and not name.startswith("."):
                 noise_files.append(rel)
-                file_sizes[rel] = os.path.getsize(os.path.join(root, rel))
+                stamp(rel)
             else:
                 skipped[
                     "non_wav_files" if not name.startswith(".") else "hidden"
@@ -347,7 +357,9 @@ def index_speech_commands(
     }
     if classes == 12:
         summary["sampling_12"] = sampling
-    return SpeechCommandsIndex(root, labels, clips, summary, noise_files, file_sizes)
+    return SpeechCommandsIndex(
+        root, labels, clips, summary, noise_files, file_sizes, file_mtimes
+    )
 
 
 def _load_split(
@@ -420,7 +432,8 @@ def _cache_key(
 ) -> str:
     def clip_id(c: Clip) -> list[Any]:
         if c.relpath is not None:
-            return [c.label, c.relpath, index.file_sizes[c.relpath]]
+            rel = c.relpath
+            return [c.label, rel, index.file_sizes[rel], index.file_mtimes.get(rel)]
         return [c.label, c.noise_file, c.noise_offset, c.noise_gain]
 
     payload = {
@@ -429,7 +442,10 @@ def _cache_key(
         "frontend": frontend.params,
         "labels": index.labels,
         "clip_samples": clip_samples,
-        "noise": {rel: index.file_sizes[rel] for rel in index.noise_files},
+        "noise": {
+            rel: [index.file_sizes[rel], index.file_mtimes.get(rel)]
+            for rel in index.noise_files
+        },
         "clips": {s: [clip_id(c) for c in index.clips[s]] for s in SPLITS},
     }
     blob = json.dumps(payload, sort_keys=True).encode()
@@ -463,7 +479,7 @@ def speech_commands(
         frontend: a frontend name (``"fbank128"``, ``"micro40"``), a params dict or
             a frontend object.
         cache_dir: where computed features are cached, keyed by a hash of the frontend
-            params, the labels, the clip list (paths, sizes) and the sampling;
+            params, the labels, the clip list (paths, sizes, mtime_ns) and the sampling;
             ``None``: :func:`default_cache_dir`; ``False``: no cache.
         seed: seed of the 12-class ``_unknown_`` / ``_silence_`` sampling.
         silence_percentage, unknown_percentage: 12-class sampling (module docstring).

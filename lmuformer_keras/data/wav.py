@@ -18,10 +18,13 @@ def read_wav_int16(path: str | os.PathLike, expected_rate: int = 16000) -> np.nd
     No resampling or channel mixing is done: anything else is refused.
 
     Raises:
-        WavFormatError: corrupt or empty file, or wrong rate / channels / sample width
-            (the message names the file and what it found).
+        FileNotFoundError: no such file.
+        WavFormatError: a directory, corrupt or empty file, or wrong rate / channels /
+            sample width (the message names the file and what it found).
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise WavFormatError(f"WAV path {path!r} is a directory, not a WAV file")
     try:
         with wave.open(path, "rb") as w:
             rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()

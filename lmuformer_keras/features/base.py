@@ -74,12 +74,73 @@ REQUIRED_KEYS = (
 )
 
 
+MAX_FFT_SIZE = 32768
+MAX_MEL_BINS = 512
+MAX_TARGET_FRAMES = 100_000
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "sample_rate": (1_000, 384_000),
+    "frame_length": (1, MAX_FFT_SIZE),
+    "frame_step": (1, MAX_FFT_SIZE),
+    "fft_size": (2, MAX_FFT_SIZE),
+    "num_mel_bins": (1, MAX_MEL_BINS),
+    "target_frames": (1, MAX_TARGET_FRAMES),
+}
+"""Inclusive bounds of the integer params: params read from an untrusted metadata file
+must not make the frontend allocate gigabytes (the mel matrix is
+``(fft_size // 2 + 1) x num_mel_bins``)."""
+FLOAT_KEYS = (
+    "input_scale",
+    "preemphasis",
+    "mel_low_hz",
+    "mel_high_hz",
+    "log_eps",
+    "pad_value",
+    "norm_mean",
+    "norm_scale",
+)
+
+
+def _check_numbers(params: dict[str, Any], name: Any) -> None:
+    """Integer params within :data:`INT_BOUNDS`, float params finite numbers."""
+    for key, (low, high) in INT_BOUNDS.items():
+        value = params[key]
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ValueError(
+                f"Frontend {name!r}: {key} must be an integer, got {key}={value!r}"
+            )
+        if not low <= value <= high:
+            raise ValueError(
+                f"Frontend {name!r}: {key} must be in [{low}, {high}], got "
+                f"{key}={value!r}"
+            )
+    for key in FLOAT_KEYS:
+        value = params[key]
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            raise ValueError(
+                f"Frontend {name!r}: {key} must be a number, got {key}={value!r}"
+            )
+        if not math.isfinite(value):
+            raise ValueError(
+                f"Frontend {name!r}: {key} must be finite, got {key}={value!r}"
+            )
+
+
 def validate_params(params: dict[str, Any]) -> None:
-    """Checks a frontend params dict; raises ``ValueError`` naming the bad key."""
+    """Checks a frontend params dict; raises ``ValueError`` naming the bad key.
+
+    Besides the named choices and orderings, integer params must lie within
+    :data:`INT_BOUNDS` and float params must be finite numbers.
+    """
+    if not isinstance(params, dict):
+        raise ValueError(
+            f"Frontend params must be a dict, got {type(params).__name__} "
+            f"{params!r:.80}"
+        )
     missing = [k for k in REQUIRED_KEYS if k not in params]
     if missing:
         raise ValueError(f"Frontend params: missing keys {missing}")
     name = params["name"]
+    _check_numbers(params, name)
     if params["window"] not in WINDOWS:
         raise ValueError(
             f"Frontend {name!r}: window must be one of {WINDOWS}, got "
@@ -130,8 +191,12 @@ class FrontendStream:
         self._buffer = np.zeros(0, dtype=np.float64)
 
     def push(self, samples: np.ndarray) -> np.ndarray:
-        """Adds samples; returns the new frames, shape ``(k, num_features)`` float32."""
-        x = self.frontend._to_float(samples)
+        """Adds samples; returns the new frames, shape ``(k, num_features)`` float32.
+
+        Raises:
+            ValueError: non-finite (NaN / inf) float samples in the chunk.
+        """
+        x = self.frontend._to_float(samples, "streamed chunk")
         self._buffer = np.concatenate([self._buffer, x])
         p = self.frontend.params
         n = self.frontend.num_frames(self._buffer.shape[0], pad=False)
@@ -263,7 +328,7 @@ class Frontend:
                 f"sample_rate={sample_rate}; resample the audio first"
             )
 
-    def _to_float(self, waveform: np.ndarray) -> np.ndarray:
+    def _to_float(self, waveform: np.ndarray, source: str = "waveform") -> np.ndarray:
         x = np.asarray(waveform)
         if x.ndim != 1:
             raise ValueError(
@@ -273,6 +338,14 @@ class Frontend:
         if x.dtype == np.int16:
             return x.astype(np.float64) * self._params["input_scale"]
         if np.issubdtype(x.dtype, np.floating):
+            finite = np.isfinite(x)
+            if not finite.all():
+                first = int(np.argmin(finite))
+                raise ValueError(
+                    f"Frontend {self.name!r}: {source} has "
+                    f"{int(x.size - finite.sum())} non-finite sample(s) (NaN or "
+                    f"inf; the first at index {first}); clean the audio first"
+                )
             return x.astype(np.float64)
         raise ValueError(
             f"Frontend {self.name!r}: waveform dtype must be int16 or float, got "
@@ -306,10 +379,12 @@ class Frontend:
             return np.log(np.maximum(energies, p["log_eps"]))
         return np.log(energies + p["log_eps"])
 
-    def _prepare(self, waveform: np.ndarray, pad: bool) -> np.ndarray:
+    def _prepare(
+        self, waveform: np.ndarray, pad: bool, source: str = "waveform"
+    ) -> np.ndarray:
         """Steps 1-3: float64 signal, clip mean removed, zero-padded in samples."""
         p = self._params
-        x = self._to_float(waveform)
+        x = self._to_float(waveform, source)
         if p["remove_clip_mean"] and x.size:
             x = x - x.mean()
         if pad and p["pad_mode"] == "samples":
@@ -349,7 +424,8 @@ class Frontend:
             ``(frames, num_features)`` float32.
 
         Raises:
-            ValueError: wrong sample rate, not 1-D, or an unsupported dtype.
+            ValueError: wrong sample rate, not 1-D, an unsupported dtype, or
+                non-finite (NaN / inf) float samples.
         """
         self._check_rate(sample_rate)
         return self._finish(self._log_mel(self._prepare(waveform, pad)), pad)
@@ -392,7 +468,7 @@ class Frontend:
                 w = np.asarray(items[i])
                 if lengths is not None:
                     w = w[: int(lengths[i])]
-                chunk.append(self._prepare(w, pad=True))
+                chunk.append(self._prepare(w, pad=True, source=f"waveform {i}"))
             by_length: dict[int, list[int]] = {}
             for j, x in enumerate(chunk):
                 by_length.setdefault(x.shape[0], []).append(j)

@@ -39,6 +39,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 37k parameters, so the int8 step graph fits in 64 KB of flash.
     "lmuformer_tiny_kws": dict(_TINY_KWS),
     "spiking_lmuformer_tiny_kws": dict(_TINY_KWS, spiking=True),
+    # Cortex-M7-class boards (<= 256 KB flash, <= 128 KB arena): twice the width and
+    # memory order of the tiny preset, about 138k parameters.
+    "lmuformer_small_kws": dict(_TINY_KWS, dim=96, order=128),
     # MNIST-1D (40 steps x 1 feature, 10 classes).
     "lmuformer_mnist1d": dict(
         num_features=1,

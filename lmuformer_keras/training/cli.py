@@ -7,7 +7,7 @@ Usage::
         [--override dim=64 --override order=128] [--recipe=default|paper_scv2] \\
         [--epochs=N] [--batch_size=N] [--learning_rate=X] [--seed=0] \\
         [--distribute=none|data_parallel] [--dtype_policy=float32|mixed_bfloat16] \\
-        [--resume] \\
+        [--resume | --overwrite] \\
         [--teacher=trained/model.keras --distill_weight=0.5 --distill_temperature=2]
 
 Datasets: ``synthetic_kws`` (``--data_dir``: a set made by
@@ -34,6 +34,16 @@ labels and frontend), ``history.csv``, ``curves.png``, ``metrics.json``,
 streaming model), ``calibration.npz`` and ``test.npz`` (inputs for
 ``lmuformer-export``), and ``resume/`` (what ``--resume`` continues from).
 
+``--out`` holding a previous run (``model.keras``, ``history.csv`` or a ``resume/``
+checkpoint) is refused unless ``--resume`` (continue it) or ``--overwrite`` (replace
+it) is given; a run holds the lock file ``--out/.lmuformer-train.lock`` (its pid)
+while it runs, so a second run on the same folder is refused (a lock whose process is
+gone is taken over). A ``--batch_size`` larger than the training set is lowered to its
+size, with a note. Exit codes: 0 done, 2 a usage error (a bad flag value or
+``KERAS_BACKEND``, an ``--out`` that is a file or holds a run, a bad ``--teacher``),
+1 a runtime error (data, a damaged or mismatched checkpoint, a locked ``--out``,
+streaming mismatch).
+
 ``--teacher`` distills a trained model into the one being trained (e.g. the spiking
 twin from the plain model): the targets become ``(1 - w) * labels + w *
 softmax(teacher(x) / T)`` on each augmented batch.
@@ -56,9 +66,14 @@ from typing import Any
 
 from absl import flags
 
+from lmuformer_keras.training import outdir
 from lmuformer_keras.training.datasets import DATASETS, KWS_CLASSES
 from lmuformer_keras.training.distribute import MODES
-from lmuformer_keras.training.recipes import RECIPES
+from lmuformer_keras.training.recipes import RECIPES, Recipe
+
+# Imported (as these modules are) before Keras, so that a bad KERAS_BACKEND gets a
+# one-line error from main() rather than Keras' import traceback.
+KERAS_BACKENDS = ("jax", "tensorflow", "torch", "numpy", "openvino")
 
 PROG = "lmuformer-train"
 METRICS_FILE = "metrics.json"
@@ -135,7 +150,12 @@ flags.DEFINE_integer(
     "epochs", None, "Epochs (default: the recipe's).", flag_values=FLAGS
 )
 flags.DEFINE_integer(
-    "batch_size", None, "Batch size (default: the recipe's).", flag_values=FLAGS
+    "batch_size",
+    None,
+    "Batch size, >= 1 (default: the recipe's). Larger than the training set: the "
+    "training set's size is used (a note is printed; with data_parallel, rounded "
+    "down to a multiple of the devices).",
+    flag_values=FLAGS,
 )
 flags.DEFINE_float(
     "learning_rate", None, "Peak learning rate (default: recipe's).", flag_values=FLAGS
@@ -194,6 +214,13 @@ flags.DEFINE_enum(
 flags.DEFINE_bool(
     "resume", False, "Continue from the checkpoint in --out.", flag_values=FLAGS
 )
+flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "Replace a previous run in --out (model.keras, history.csv, resume/, metrics, "
+    "plots, clips); without it (or --resume) such an --out is refused.",
+    flag_values=FLAGS,
+)
 flags.DEFINE_integer(
     "max_clips",
     0,
@@ -249,23 +276,109 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+# What a run writes into --out (removed by --overwrite before the new run).
+_RUN_OUTPUTS = (
+    "model.keras",
+    "model.tmp.keras",
+    "history.csv",
+    "resume",
+    METRICS_FILE,
+    STREAMING_JSON,
+    STREAMING_PNG,
+    CURVES_PNG,
+    "calibration.npz",
+    "test.npz",
+)
+
+_AT_LEAST_1 = ("epochs", "batch_size")
+_AT_LEAST_0 = ("max_clips", "streaming_clips", "calibration_clips", "max_test_clips")
+_POSITIVE_FINITE = ("learning_rate", "distill_temperature")
+_NON_NEGATIVE_FINITE = ("streaming_tolerance",)
+
+
+def check_numbers(f: dict[str, Any]) -> None:
+    """Refuses numeric flags whose value is meaningless (NaN, inf, out of range).
+
+    Args:
+        f: the flag values (``epochs``, ``batch_size`` and ``learning_rate`` already
+            resolved against the recipe).
+
+    Raises:
+        UsageError: names the flag and its value, e.g. ``--learning_rate must be a
+            finite number > 0, got --learning_rate=nan``.
+    """
+    for name in _AT_LEAST_1:
+        if f[name] < 1:
+            raise UsageError(f"--{name} must be >= 1, got --{name}={f[name]}")
+    for name in _AT_LEAST_0:
+        if f[name] < 0:
+            raise UsageError(f"--{name} must be >= 0, got --{name}={f[name]}")
+    for name in _POSITIVE_FINITE:
+        if not (math.isfinite(f[name]) and f[name] > 0):
+            raise UsageError(
+                f"--{name} must be a finite number > 0, got --{name}={f[name]}"
+            )
+    for name in _NON_NEGATIVE_FINITE:
+        if not (math.isfinite(f[name]) and f[name] >= 0):
+            raise UsageError(
+                f"--{name} must be a finite number >= 0, got --{name}={f[name]}"
+            )
+    if not 0 <= f["seed"] < 2**32:
+        raise UsageError(f"--seed must be in [0, 2**32), got --seed={f['seed']}")
+    if f["verbose"] not in (0, 1, 2):
+        raise UsageError(f"--verbose must be 0, 1 or 2, got --verbose={f['verbose']}")
+
+
+def load_model_file(path: str, flag: str) -> Any:
+    """``keras.saving.load_model(path)``, with an error that names the flag and file.
+
+    Raises:
+        UsageError: ``path`` is missing, not a Keras model, or damaged.
+    """
+    import keras
+
+    if not os.path.isfile(path):
+        raise UsageError(f"{flag}: no such file {path!r}")
+    try:
+        return keras.saving.load_model(path)
+    except Exception as error:  # zipfile, h5py, JSON and Keras errors alike
+        raise UsageError(
+            f"{flag} {path!r}: not a loadable Keras model file (truncated or not a "
+            f".keras model?): {type(error).__name__}: {error}"
+        ) from error
+
+
+def check_keras_backend(environ: dict[str, str] | None = None) -> None:
+    """Refuses an unknown ``KERAS_BACKEND`` before Keras is imported.
+
+    Raises:
+        UsageError: names the variable, its value and the valid backends.
+    """
+    value = (os.environ if environ is None else environ).get("KERAS_BACKEND", "")
+    if value and value not in KERAS_BACKENDS:
+        raise UsageError(
+            f"KERAS_BACKEND={value!r} is not a Keras backend; use one of "
+            f"{', '.join(KERAS_BACKENDS)}"
+        )
+
+
 def _flag_values() -> dict[str, Any]:
     return {name: FLAGS[name].value for name in sorted(FLAGS)}
 
 
 def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Runs training + evaluation with the parsed ``FLAGS``; returns the metrics."""
-    import keras
+    """Runs training + evaluation with the parsed ``FLAGS``; returns the metrics.
 
+    Every flag is checked before anything is written; ``--out`` is then locked for
+    the run (:class:`~lmuformer_keras.training.outdir.RunLock`), and a previous run
+    in it is replaced only with ``--overwrite`` (or continued with ``--resume``).
+
+    Raises:
+        UsageError: a flag value that cannot be used (names the flag and the value).
+        lmuformer_keras.training.outdir.RunLockError: another run holds ``--out``.
+    """
     from lmuformer_keras.models import PRESETS, list_presets
     from lmuformer_keras.training import datasets as dsets
-    from lmuformer_keras.training import (
-        distribute,
-        evaluate,
-        plots,
-        streaming_eval,
-        trainer,
-    )
     from lmuformer_keras.training.pipeline import check_distillation
     from lmuformer_keras.training.recipes import get_recipe
 
@@ -290,11 +403,7 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
     epochs = recipe.epochs if f["epochs"] is None else f["epochs"]
     batch_size = recipe.batch_size if f["batch_size"] is None else f["batch_size"]
     lr = recipe.learning_rate if f["learning_rate"] is None else f["learning_rate"]
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if value < 1:
-            raise UsageError(f"--{name} must be >= 1, got --{name}={value}")
-    if lr <= 0:
-        raise UsageError(f"--learning_rate must be > 0, got --learning_rate={lr}")
+    check_numbers(dict(f, epochs=epochs, batch_size=batch_size, learning_rate=lr))
     try:
         check_distillation(f["distill_weight"], f["distill_temperature"], "--")
     except ValueError as error:
@@ -317,7 +426,57 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
             )
         hard = dsets.HardNegatives(f["hard_negatives_from"], minutes, threshold)
     out = f["out"] or os.path.join("runs", f"{dataset}-{preset}")
+    try:
+        outdir.check_out_path(out)
+        if f["resume"] and f.get("overwrite"):
+            outdir.check_no_previous_run(out, resume=True, overwrite=True)
+    except outdir.OutputExistsError as error:
+        raise UsageError(str(error)) from error
     os.makedirs(out, exist_ok=True)
+    with outdir.RunLock(out):
+        return _train_and_evaluate(
+            f,
+            start=start,
+            preset=preset,
+            recipe=recipe,
+            overrides=overrides,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            teacher_path=teacher_path,
+            hard=hard,
+            out=out,
+        )
+
+
+def _train_and_evaluate(
+    f: dict[str, Any],
+    *,
+    start: float,
+    preset: str,
+    recipe: Recipe,
+    overrides: dict[str, Any],
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    teacher_path: str | None,
+    hard: Any,
+    out: str,
+) -> dict[str, Any]:
+    """:func:`run` once the flags are checked and ``out`` is locked."""
+    import keras
+
+    from lmuformer_keras.models import PRESETS
+    from lmuformer_keras.training import datasets as dsets
+    from lmuformer_keras.training import (
+        distribute,
+        evaluate,
+        plots,
+        streaming_eval,
+        trainer,
+    )
+
+    dataset = f["dataset"]
     backend = keras.backend.backend()
 
     keras.utils.set_random_seed(f["seed"])
@@ -340,11 +499,26 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
             )
         except ValueError as error:
             raise UsageError(f"--override / --spiking: {error}") from error
+        train_clips = len(ds.x_train)
+        if batch_size > train_clips:
+            clamped = train_clips // dist["devices"] * dist["devices"]
+            if clamped < 1:
+                raise UsageError(
+                    f"--batch_size={batch_size}: the training set has {train_clips} "
+                    f"clips, fewer than the {dist['devices']} devices of "
+                    "--distribute=data_parallel"
+                )
+            print(
+                f"{PROG}: note: --batch_size={batch_size} exceeds the {train_clips} "
+                f"training clips; using --batch_size={clamped}",
+                flush=True,
+            )
+            batch_size = clamped
         audio = dataset in dsets.AUDIO_DATASETS
         augment = recipe.augments(audio, f["augment"])
         teacher = None
         if teacher_path is not None:
-            teacher = keras.saving.load_model(teacher_path)
+            teacher = load_model_file(teacher_path, "--teacher")
             try:
                 trainer.check_teacher(teacher, ds, teacher_path)
             except ValueError as error:
@@ -392,6 +566,19 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
             f"device(s)), dtype policy {f['dtype_policy']}, out {out}",
             flush=True,
         )
+        # Last check before anything is written into --out (the flags above are
+        # all checked first, so that their errors come first).
+        try:
+            outdir.check_no_previous_run(out, f["resume"], f.get("overwrite", False))
+        except outdir.OutputExistsError as error:
+            raise UsageError(str(error)) from error
+        if f.get("overwrite") and not f["resume"]:
+            removed = outdir.remove_previous_run(out, _RUN_OUTPUTS)
+            if removed:
+                print(
+                    f"{PROG}: --overwrite: removed {', '.join(removed)} from {out}",
+                    flush=True,
+                )
         result = trainer.train(
             model,
             ds,
@@ -530,12 +717,27 @@ def main(argv: list[str] | None = None) -> int:
     except flags.Error as error:
         print(f"{PROG}: usage error: {error}", file=sys.stderr)
         return 2
+    try:
+        check_keras_backend()
+    except UsageError as error:
+        print(f"{PROG}: usage error: {error}", file=sys.stderr)
+        return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     from lmuformer_keras.training.datasets import DatasetError
     from lmuformer_keras.training.distribute import DistributeError
-    from lmuformer_keras.training.streaming_eval import StreamingMismatchError
-    from lmuformer_keras.training.trainer import ResumeError
+
+    try:  # the first Keras import: its backend may be missing or misconfigured
+        from lmuformer_keras.training.streaming_eval import StreamingMismatchError
+        from lmuformer_keras.training.trainer import ResumeError
+    except (ImportError, ValueError) as error:
+        backend = os.environ.get("KERAS_BACKEND") or "(keras.json's)"
+        print(
+            f"{PROG}: error: cannot import Keras with backend {backend} "
+            f"(KERAS_BACKEND): {type(error).__name__}: {error}",
+            file=sys.stderr,
+        )
+        return 1
 
     try:
         run()
@@ -547,6 +749,7 @@ def main(argv: list[str] | None = None) -> int:
         ResumeError,
         StreamingMismatchError,
         FileNotFoundError,
+        outdir.RunLockError,
     ) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1

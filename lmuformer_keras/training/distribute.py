@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
+# keras is imported in the functions: ``lmuformer-train`` imports this module (for
+# ``MODES``) before it checks ``KERAS_BACKEND``.
 
 MODES: tuple[str, ...] = ("none", "data_parallel")
 
@@ -34,6 +35,8 @@ def setup_distribution(mode: str, batch_size: int) -> dict[str, Any]:
         )
     if mode == "none":
         return {"mode": "none", "devices": 1}
+    import keras
+
     backend = keras.backend.backend()
     if backend != "jax":
         raise DistributeError(
@@ -55,4 +58,6 @@ def setup_distribution(mode: str, batch_size: int) -> dict[str, Any]:
 
 def clear_distribution() -> None:
     """Back to single-device execution (evaluation, streaming)."""
+    import keras
+
     keras.distribution.set_distribution(None)

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
+if TYPE_CHECKING:  # imported where used: ``lmuformer-train`` imports this module
+    import keras  # (for ``RECIPES``) before it checks ``KERAS_BACKEND``
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,11 +85,15 @@ class Recipe:
         return self.min_lr_fraction + (1.0 - self.min_lr_fraction) * cosine
 
     def optimizer(self, learning_rate: float) -> keras.optimizers.Optimizer:
+        import keras
+
         return keras.optimizers.Adam(
             learning_rate=learning_rate, beta_1=self.beta_1, beta_2=self.beta_2
         )
 
     def loss_fn(self) -> keras.losses.Loss:
+        import keras
+
         if self.loss == "bce":
             return keras.losses.BinaryCrossentropy(from_logits=True, name="bce")
         return keras.losses.CategoricalCrossentropy(from_logits=True, name="ce")

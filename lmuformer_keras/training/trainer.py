@@ -7,15 +7,20 @@ Files written into ``out``:
   under, so that streaming, evaluation and export run it in float32);
 - ``history.csv``: one row per epoch (epoch, learning_rate, loss, accuracy,
   val_loss, val_accuracy, seconds);
-- ``resume/last.weights.h5`` (model and optimizer variables after the last finished
-  epoch) and ``resume/state.json`` (epochs done, best validation accuracy, history,
-  and the run's configuration). ``state.json`` is written last, atomically: it is the
-  commit point ``--resume`` continues from.
+- ``resume/epoch-NNNN.weights.h5`` (model and optimizer variables after the last
+  finished epoch, ``NNNN``) and ``resume/state.json`` (epochs done, best validation
+  accuracy, history, the run's configuration, and the weights file's name and
+  SHA-256). Each epoch's weights go to a new file; ``state.json`` is written last,
+  atomically, naming them: it is the commit point ``--resume`` continues from, so a
+  run killed at any moment resumes from one consistent epoch (older weights files are
+  deleted once the new state is committed). Checkpoints from before this layout
+  (``resume/last.weights.h5``, no name or checksum in ``state.json``) still resume.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import os
@@ -37,7 +42,7 @@ MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
 RESUME_DIR = "resume"
 STATE_FILE = "state.json"
-WEIGHTS_FILE = "last.weights.h5"
+WEIGHTS_FILE = "last.weights.h5"  # checkpoints written before state["weights_file"]
 
 
 class ResumeError(ValueError):
@@ -110,12 +115,82 @@ def read_history_csv(path: str) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
+def file_sha256(path: str) -> str:
+    """The SHA-256 of a file, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_file_name(epoch: int) -> str:
+    """``epoch-0003.weights.h5``: the resume weights after ``epoch`` epochs."""
+    return f"epoch-{epoch:04d}.weights.h5"
+
+
 def load_state(out: str) -> dict[str, Any] | None:
+    """The resume state in ``out/resume/state.json``, or ``None`` if there is none.
+
+    Raises:
+        ResumeError: the file is not valid JSON or lacks ``epochs_completed`` (names
+            the file).
+    """
     path = os.path.join(out, RESUME_DIR, STATE_FILE)
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            state = json.load(fh)
+        if not isinstance(state, dict):
+            raise ValueError(f"a JSON {type(state).__name__}, not an object")
+        int(state["epochs_completed"])
+        if not isinstance(state.get("config", {}), dict):
+            raise ValueError("'config' is not an object")
+        if not isinstance(state.get("history", []), list):
+            raise ValueError("'history' is not a list")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+        detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
+        raise ResumeError(
+            f"--resume: the checkpoint state {path!r} is damaged ({detail}); "
+            "restore it, or start again with --overwrite"
+        ) from error
+    return state
+
+
+def load_resume_weights(model: keras.Model, out: str, state: dict[str, Any]) -> str:
+    """Loads the weights ``state`` names into ``model``; returns their path.
+
+    The weights file is ``state["weights_file"]`` (``last.weights.h5`` for older
+    checkpoints) and must match ``state["weights_sha256"]`` when that is recorded.
+
+    Raises:
+        ResumeError: the file is missing, does not match, or cannot be loaded (names
+            the file).
+    """
+    name = state.get("weights_file", WEIGHTS_FILE)
+    path = os.path.join(out, RESUME_DIR, str(name))
+    state_path = os.path.join(out, RESUME_DIR, STATE_FILE)
+    if not os.path.isfile(path):
+        raise ResumeError(
+            f"--resume: the checkpoint weights {path!r} named by {state_path!r} are "
+            "missing; restore them, or start again with --overwrite"
+        )
+    expected = state.get("weights_sha256")
+    if expected is not None and file_sha256(path) != expected:
+        raise ResumeError(
+            f"--resume: the checkpoint weights {path!r} do not match the checksum in "
+            f"{state_path!r} (damaged or replaced); restore them, or start again "
+            "with --overwrite"
+        )
+    try:
+        model.load_weights(path)
+    except Exception as error:  # h5py, OSError and Keras' shape errors alike
+        raise ResumeError(
+            f"--resume: cannot load the checkpoint weights {path!r} (truncated or "
+            f"damaged?): {type(error).__name__}: {error}"
+        ) from error
+    return path
 
 
 class EpochLearningRate(keras.callbacks.Callback):
@@ -194,21 +269,31 @@ class Recorder(keras.callbacks.Callback):
             tmp = os.path.join(self.out, "model.tmp.keras")
             self.model.with_dtype_policy("float32").save(tmp)
             os.replace(tmp, os.path.join(self.out, MODEL_FILE))
+        self._checkpoint(epoch + 1)
+
+    def _checkpoint(self, epochs_completed: int) -> None:
+        """Writes new weights, then ``state.json`` naming them, then drops old ones."""
         resume = os.path.join(self.out, RESUME_DIR)
-        tmp = os.path.join(resume, "last.tmp.weights.h5")
+        name = weights_file_name(epochs_completed)
+        tmp = os.path.join(resume, f"epoch-{epochs_completed:04d}.tmp.weights.h5")
         self.model.save_weights(tmp)
-        os.replace(tmp, os.path.join(resume, WEIGHTS_FILE))
+        os.replace(tmp, os.path.join(resume, name))
         write_history_csv(os.path.join(self.out, HISTORY_FILE), self.history)
         _atomic_json(
             os.path.join(resume, STATE_FILE),
             {
-                "epochs_completed": epoch + 1,
+                "epochs_completed": epochs_completed,
                 "best_val_accuracy": self.best,
                 "best_epoch": self.best_epoch,
                 "history": self.history,
                 "config": self.config,
+                "weights_file": name,
+                "weights_sha256": file_sha256(os.path.join(resume, name)),
             },
         )
+        for other in os.listdir(resume):  # older epochs' (and killed runs') weights
+            if other.endswith(".weights.h5") and other != name:
+                os.remove(os.path.join(resume, other))
 
 
 def teacher_logits(teacher: keras.Model):
@@ -312,7 +397,7 @@ def train(
                 f"configuration (differs in {diff}); use the same flags or a new --out"
             )
         model.optimizer.build(model.trainable_variables)
-        model.load_weights(os.path.join(out, RESUME_DIR, WEIGHTS_FILE))
+        load_resume_weights(model, out, state)
         initial_epoch = int(state["epochs_completed"])
         logger.info("Resuming from epoch %d in %s", initial_epoch, out)
 
