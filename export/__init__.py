@@ -24,7 +24,7 @@ from .errors import (
     UnsupportedOpError,
 )
 from .flatbuffer import TFLiteGraph
-from .model_io import ModelIO, TensorIO
+from .model_io import ModelIO
 from .verify import compare_runtimes, verify_model
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "OutputDirError",
     "StateTyingError",
     "TFLiteGraph",
-    "TensorIO",
     "UnsupportedOpError",
     "check_graph",
     "compare_runtimes",

@@ -1,7 +1,8 @@
 """Deployment artifacts: ``model.tflite``, C array, op resolver, ``metadata.json``.
 
 Apps read ``metadata.json`` (positions, scales, zero points, state layout, labels,
-frontend, arena size): nothing is retyped by hand.
+frontend, arena size): nothing is retyped by hand. It is the contract's
+:class:`lmuformer_keras.contract.ExportMetadata` (format version 2).
 """
 
 from __future__ import annotations
@@ -14,13 +15,19 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from lmuformer_keras.contract import (
+    FORMAT_VERSION,
+    ExportedState,
+    ExportMetadata,
+    Frontend,
+    MetadataError,
+)
+
 from .errors import ExportError, OutputDirError
-from .flatbuffer import NUMPY_DTYPES
 from .model_io import ModelIO
 from .tflm_ops import resolver_methods
-from .verify import quantize
 
-METADATA_VERSION = 1
+METADATA_VERSION = FORMAT_VERSION
 ARRAY_NAME = "g_model_data"
 EXPORT_FILES = (
     "model.tflite",
@@ -133,6 +140,11 @@ def check_written(folder: str, paths: Sequence[str], model_bytes: bytes) -> None
                     json.load(f)
             except (OSError, ValueError) as error:
                 raise ExportError(f"{folder}/{name}: unreadable ({error})") from error
+    if "metadata.json" in names:  # what the apps will read, read as they do
+        try:
+            ExportMetadata.load(os.path.join(folder, "metadata.json"))
+        except (OSError, MetadataError) as error:
+            raise ExportError(f"{folder}/metadata.json: {error}") from error
 
 
 def write_model(model_bytes: bytes, out_dir: str) -> str:
@@ -236,70 +248,73 @@ def write_json(data: dict, path: str) -> str:
 def build_metadata(
     *,
     io: ModelIO,
-    states,
     initial_states,
     labels,
-    frontend,
+    frontend: Frontend | None,
     quantization: str,
-    num_features: int,
-    num_classes: int,
     arena_bytes: int,
     arena_bytes_min: int,
     model_bytes: int,
     op_names,
     macs: dict,
-) -> dict:
-    """Everything an app needs to run ``model.tflite`` on a frame stream."""
-    frontend = dict(frontend) if frontend else None
-    state_entries = []
-    for spec, t_in, t_out, init in zip(
-        states, io.states_in, io.states_out, initial_states, strict=True
+) -> ExportMetadata:
+    """Everything an app needs to run ``model.tflite`` on a frame stream.
+
+    Args:
+        io: Where the frame, logits and states sit in the written model.
+        initial_states: The float initial state of each state (batch 1).
+        labels: Class names, or ``None``.
+        frontend: The frontend record, or ``None``.
+        quantization: The export's quantization mode.
+        arena_bytes: The arena to allocate (with the margin).
+        arena_bytes_min: The smallest arena that works.
+        model_bytes: Size of ``model.tflite``.
+        op_names: The model's builtin ops.
+        macs: :func:`lmuformer_export.macs.count_macs` of the model.
+
+    Returns:
+        The validated :class:`~lmuformer_keras.contract.ExportMetadata`.
+    """
+    states = []
+    for name, t_in, t_out, init in zip(
+        io.state_names, io.states_in, io.states_out, initial_states, strict=True
     ):
         init = np.asarray(init, np.float32).reshape(-1)
         constant = bool(init.size) and bool(np.all(init == init[0]))
-        entry = {
-            "name": spec.name,
-            "input_index": t_in.position,
-            "output_index": t_out.position,
-            "input_name": t_in.name,
-            "output_name": t_out.name,
-            "shape": list(spec.shape),
-            "tensor_shape": list(t_in.shape),
-            "dtype": t_in.dtype,
-            "bytes": int(np.prod(t_in.shape))
-            * np.dtype(NUMPY_DTYPES[t_in.dtype]).itemsize,
-            "scale": t_in.scale,
-            "zero_point": t_in.zero_point,
-            "initial_value": float(init[0]) if constant else None,
-            "initial_quantized": (
-                int(quantize(init[:1], t_in)[0]) if constant and t_in.scale else None
-            ),
-        }
-        state_entries.append(entry)
-    return {
-        "format_version": METADATA_VERSION,
-        "model_file": "model.tflite",
-        "c_array": ARRAY_NAME,
-        "quantization": quantization,
-        "labels": list(labels) if labels is not None else None,
-        "num_features": num_features,
-        "num_classes": num_classes,
-        "frontend": frontend,
-        "frame_hop_ms": None if frontend is None else frontend.get("frame_hop_ms"),
-        "frame_input_index": io.frame.position,
-        "logits_output_index": io.logits.position,
-        "input": io.frame.to_dict(),
-        "output": io.logits.to_dict(),
-        "states": state_entries,
-        "clip_decision": "argmax of the mean over frames of the dequantized logits",
-        "streaming": (
-            "per frame: write the quantized frame to frame_input_index, invoke, read "
-            "logits_output_index, then copy each state's output_index bytes to its "
-            "input_index (same scale and zero point); start from initial_quantized"
-        ),
-        "arena_bytes": int(arena_bytes),
-        "arena_bytes_min": int(arena_bytes_min),
-        "model_bytes": int(model_bytes),
-        "ops": sorted(op_names),
-        "macs_per_frame": int(macs["total"]),
-    }
+        states.append(
+            ExportedState(
+                name=name,
+                input=t_in,
+                output=t_out,
+                initial_value=float(init[0]) if constant else None,
+                initial_quantized=(
+                    int(t_in.quantize(init[:1])[0])
+                    if constant and t_in.quantized
+                    else None
+                ),
+            )
+        )
+    metadata = ExportMetadata(
+        frame=io.frame,
+        logits=io.logits,
+        states=tuple(states),
+        quantization=quantization,
+        labels=None if labels is None else tuple(labels),
+        frontend=frontend,
+        model_file="model.tflite",
+        c_array=ARRAY_NAME,
+        arena_bytes=int(arena_bytes),
+        arena_bytes_min=int(arena_bytes_min),
+        model_bytes=int(model_bytes),
+        ops=tuple(sorted(op_names)),
+        macs_per_frame=int(macs["total"]),
+    )
+    try:
+        return metadata.validate()
+    except MetadataError as error:
+        raise ExportError(f"the export's metadata is inconsistent: {error}") from error
+
+
+def write_metadata(metadata: ExportMetadata, out_dir: str) -> str:
+    """Writes ``out_dir/metadata.json`` (format version 2)."""
+    return metadata.save(os.path.join(out_dir, "metadata.json"))

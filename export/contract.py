@@ -4,19 +4,22 @@ A streaming model is any object with:
 
 - ``step_model``: ``keras.Model``, inputs ``[frame (batch, F), *states]``, outputs
   ``[frame_logits (batch, C), *new_states]``, loop-free;
-- ``state_specs``: objects with ``name``, ``shape`` (no batch axis) and ``dtype``, in
-  the order of the step model's state inputs and outputs;
+- ``state_specs``: objects with ``name``, ``shape`` (no batch axis) and ``dtype``
+  (:class:`lmuformer_keras.contract.StateSpec`), in the order of the step model's
+  state inputs and outputs;
 - ``initial_states(batch_size) -> list[np.ndarray]``;
-- ``labels`` (``list[str]`` or ``None``) and ``frontend`` (``dict`` with ``name``,
-  ``params``, ``frame_hop_ms``, or ``None``).
+- ``labels`` (``list[str]`` or ``None``) and ``frontend`` (the frontend record
+  ``{name, params, frame_hop_ms}``, :class:`lmuformer_keras.contract.Frontend`, or
+  ``None``).
 
 ``lmuformer_keras.streaming.StreamingModel`` is the real one; tests use a toy one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
+
+from lmuformer_keras.contract import StateSpec
 
 from .errors import NotStreamableError
 
@@ -30,23 +33,15 @@ class StreamingLike(Protocol):
     def initial_states(self, batch_size: int) -> list: ...
 
 
-@dataclass(frozen=True)
-class StateInfo:
-    """A state spec, normalised: ``shape`` has no batch axis."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-
-
 def _shape(tensor) -> tuple:
     return tuple(tensor.shape)
 
 
-def state_infos(streaming_model: StreamingLike) -> list[StateInfo]:
-    """Normalised state specs of ``streaming_model``."""
+def state_specs(streaming_model: StreamingLike) -> list[StateSpec]:
+    """The state specs of ``streaming_model`` as the contract's :class:`StateSpec`
+    (any object with ``name``, ``shape`` and ``dtype`` is accepted)."""
     return [
-        StateInfo(str(s.name), tuple(int(d) for d in s.shape), str(s.dtype))
+        StateSpec(str(s.name), tuple(int(d) for d in s.shape), str(s.dtype))
         for s in streaming_model.state_specs
     ]
 
@@ -125,8 +120,8 @@ def as_streaming_model(model, factory=None):
         ) from error
 
 
-def check_streaming_model(streaming_model) -> list[StateInfo]:
-    """Check ``streaming_model`` meets the contract; return its state infos.
+def check_streaming_model(streaming_model) -> list[StateSpec]:
+    """Check ``streaming_model`` meets the contract; return its state specs.
 
     Raises:
         NotStreamableError: naming the missing attribute or the mismatch.
@@ -140,7 +135,7 @@ def check_streaming_model(streaming_model) -> list[StateInfo]:
                 "frontend), e.g. lmuformer_keras.streaming.StreamingModel(model)"
             )
     step = streaming_model.step_model
-    infos = state_infos(streaming_model)
+    infos = state_specs(streaming_model)
     inputs, outputs = list(step.inputs), list(step.outputs)
     if len(inputs) != 1 + len(infos) or len(outputs) != 1 + len(infos):
         raise NotStreamableError(

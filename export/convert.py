@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 
 import numpy as np
+
+from lmuformer_keras.contract import Frontend, MetadataError
 
 from . import artifacts
 from .arena import GRANULARITY, find_min_arena
@@ -162,17 +165,21 @@ def _labels(streaming_model, labels, classes: int):
     return labels
 
 
-def _frontend(streaming_model):
+def _frontend(streaming_model) -> Frontend | None:
+    """The model's frontend record (a record dict, a name-only record completed
+    from the registered frontend, or a frontend object), or ``None``."""
     frontend = getattr(streaming_model, "frontend", None)
     if frontend is None:
         return None
-    if not isinstance(frontend, dict):
-        frontend = {
-            "name": getattr(frontend, "name", None),
-            "params": getattr(frontend, "params", None),
-            "frame_hop_ms": getattr(frontend, "frame_hop_ms", None),
-        }
-    return dict(frontend)
+    try:
+        if isinstance(frontend, Frontend | Mapping):
+            return Frontend.from_record(frontend, "the model's frontend")
+        return Frontend.from_frontend(frontend)
+    except (MetadataError, AttributeError, TypeError) as error:
+        raise ExportError(
+            f"the model's frontend {frontend!r:.120} is not a frontend record "
+            f"{{name, params, frame_hop_ms}}: {error}"
+        ) from error
 
 
 def export_streaming_model(
@@ -340,24 +347,19 @@ def export_streaming_model(
         initial = [np.asarray(s)[:1] for s in streaming_model.initial_states(1)]
         metadata = artifacts.build_metadata(
             io=io,
-            states=states,
             initial_states=initial,
             labels=labels,
             frontend=frontend,
             quantization=quantization,
-            num_features=features,
-            num_classes=classes,
             arena_bytes=arena_bytes,
             arena_bytes_min=arena_min,
             model_bytes=len(model_bytes),
             op_names=ops,
             macs=macs,
         )
-        written.append(
-            artifacts.write_json(metadata, os.path.join(stage, "metadata.json"))
-        )
+        written.append(artifacts.write_metadata(metadata, stage))
 
-        hop_ms = None if frontend is None else frontend.get("frame_hop_ms")
+        hop_ms = metadata.frame_hop_ms
         report = {
             "quantization": quantization,
             "conversion": conversion_mode,

@@ -4,38 +4,29 @@ The converter may reorder inputs and outputs, so they are mapped by tensor name 
 names given by :mod:`lmuformer_export.tf_convert`), falling back to a unique shape
 match. Positions index the model's input/output lists: the ``index`` argument of
 TFLite Micro's ``input(i)``/``output(i)`` and the order of LiteRT's
-``get_input_details()``.
+``get_input_details()``. Each tensor is the contract's
+:class:`lmuformer_keras.contract.QuantizedTensor` (shape with the batch axis), the
+record ``metadata.json`` writes.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from lmuformer_keras.contract import QuantizedTensor
 
 from .errors import ExportError
 from .flatbuffer import TFLiteGraph
 
 
 @dataclass
-class TensorIO:
-    position: int
-    name: str
-    shape: list[int]
-    dtype: str
-    scale: float | None
-    zero_point: int | None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
 class ModelIO:
     """Positions and quantization of the frame, logits and states."""
 
-    frame: TensorIO
-    logits: TensorIO
-    states_in: list[TensorIO]
-    states_out: list[TensorIO]
+    frame: QuantizedTensor
+    logits: QuantizedTensor
+    states_in: list[QuantizedTensor]
+    states_out: list[QuantizedTensor]
     state_names: list[str]
 
     @property
@@ -56,15 +47,15 @@ def _clean(name: str) -> str:
     return name
 
 
-def _tensor_io(graph: TFLiteGraph, tensor: int, position: int) -> TensorIO:
+def _tensor_io(graph: TFLiteGraph, tensor: int, position: int) -> QuantizedTensor:
     q = graph.quantization(tensor)
-    return TensorIO(
+    return QuantizedTensor(
         position=position,
-        name=graph.tensor_name(tensor),
-        shape=list(graph.tensor_shape(tensor)),
+        shape=graph.tensor_shape(tensor),
         dtype=graph.tensor_dtype(tensor),
         scale=None if q is None else q[0],
         zero_point=None if q is None else q[1],
+        name=graph.tensor_name(tensor),
     )
 
 

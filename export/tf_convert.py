@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .contract import StateInfo
+from lmuformer_keras.contract import StateSpec
+
 from .errors import ConversionError
 
 QUANTIZATIONS = ("int8", "int16x8", "float32")
 
 
-def input_names(states: list[StateInfo]) -> list[str]:
+def input_names(states: list[StateSpec]) -> list[str]:
     """TFLite input tensor names, in step-model order: ``frame``, ``state_<i>``."""
     return ["frame"] + [f"state_{i}" for i in range(len(states))]
 
@@ -26,7 +27,7 @@ def input_names(states: list[StateInfo]) -> list[str]:
 def convert_step_model(
     step_model,
     num_features: int,
-    states: list[StateInfo],
+    states: list[StateSpec],
     samples: list[list[np.ndarray]],
     quantization: str = "int8",
 ) -> tuple[bytes, dict]:
@@ -36,7 +37,7 @@ def convert_step_model(
         step_model: ``keras.Model`` ``[frame, *states] -> [logits, *new_states]``
             built under the TensorFlow backend.
         num_features: frame size ``F``.
-        states: state infos (shape without batch).
+        states: state specs (shape without batch).
         samples: representative dataset, tuples ``[frame (1, F), *states (1, ...)]``.
         quantization: ``"int8"``, ``"int16x8"`` or ``"float32"``.
 

@@ -30,15 +30,17 @@ from dataclasses import asdict
 
 import numpy as np
 
+from lmuformer_keras.contract import StateSpec
+
 from .calibration import stack_samples, unstack_samples
-from .contract import StateInfo, layer_modules
+from .contract import layer_modules
 from .errors import ERROR_CLASSES, ConversionError, ExportError
 
 
 def convert_in_subprocess(
     step_model,
     num_features: int,
-    states: list[StateInfo],
+    states: list[StateSpec],
     samples: list[list[np.ndarray]],
     quantization: str,
     extra_modules=(),
@@ -145,7 +147,7 @@ def _child(directory: str) -> None:
     with np.load(os.path.join(directory, "samples.npz")) as data:
         arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
     states = [
-        StateInfo(s["name"], tuple(s["shape"]), s["dtype"]) for s in spec["states"]
+        StateSpec(s["name"], tuple(s["shape"]), s["dtype"]) for s in spec["states"]
     ]
     model_bytes, io_names = convert_step_model(
         step_model,

@@ -17,22 +17,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmuformer_keras import contract
+from lmuformer_keras.contract import QuantizedTensor
 
-from .flatbuffer import NUMPY_DTYPES
-from .model_io import ModelIO, TensorIO
+from .model_io import ModelIO
 
 
-def quantize(x: np.ndarray, tensor: TensorIO) -> np.ndarray:
+def quantize(x: np.ndarray, tensor: QuantizedTensor) -> np.ndarray:
     """Float -> the tensor's dtype (:func:`lmuformer_keras.contract.quantize`: halves
     away from zero, as the apps and TFLite's QUANTIZE kernel)."""
-    return contract.quantize(x, tensor.scale, tensor.zero_point,
-                             NUMPY_DTYPES[tensor.dtype])  # fmt: skip
+    return tensor.quantize(x)
 
 
-def dequantize(q: np.ndarray, tensor: TensorIO) -> np.ndarray:
+def dequantize(q: np.ndarray, tensor: QuantizedTensor) -> np.ndarray:
     """The tensor's values as float32 (:func:`lmuformer_keras.contract.dequantize`)."""
-    return contract.dequantize(q, tensor.scale, tensor.zero_point)
+    return tensor.dequantize(q)
 
 
 # LiteRT kernel sets: name -> ``OpResolverType`` member (``None``: the default

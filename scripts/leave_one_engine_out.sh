@@ -20,7 +20,8 @@
 # (default "streams mined clips": streaming-aware windows; the same plus the hard
 # negatives the streams model still fires on, --hard_negatives_from; the clip-mean
 # baseline on the same utterances), PRESET (default lmuformer_tiny_kws), EPOCHS (default 60),
-# SEED (default 0), SPEECH_MINUTES (non-keyword speech, default 5), NOISE_MINUTES
+# SEED (default 0), TRAIN_FLAGS (more lmuformer-train flags, e.g. "--freq_shift=2
+# --equalizer=0.2"; default none), SPEECH_MINUTES (non-keyword speech, default 5), NOISE_MINUTES
 # (default 60), KERAS_BACKEND (default jax).
 set -euo pipefail
 
@@ -34,6 +35,7 @@ MODES="${MODES:-streams mined clips}"
 PRESET="${PRESET:-lmuformer_tiny_kws}"
 EPOCHS="${EPOCHS:-60}"
 SEED="${SEED:-0}"
+read -r -a TRAIN_EXTRA <<< "${TRAIN_FLAGS:-}"
 SPEECH_MINUTES="${SPEECH_MINUTES:-5}"
 NOISE_MINUTES="${NOISE_MINUTES:-60}"
 export KERAS_BACKEND="${KERAS_BACKEND:-jax}"
@@ -74,7 +76,7 @@ for engine in ${HELD_OUT}; do
       lmuformer-train --dataset="${dataset}" --data_dir="${DATA_DIR}" \
         --exclude_engines="${engine}" --classes=12 --preset="${PRESET}" \
         --recipe=default --epochs="${EPOCHS}" --seed="${SEED}" "${extra[@]}" \
-        --out="${run}/train" --verbose=2
+        "${TRAIN_EXTRA[@]}" --out="${run}/train" --verbose=2
     fi
     if [ ! -f "${run}/export/metadata.json" ]; then
       lmuformer-export --model "${run}/train/model.keras" \

@@ -15,7 +15,8 @@
 #
 # Usage: scripts/shipped_model.sh [OUT_DIR]   (default runs/shipped)
 # Environment: DATA_DIR (default runs/kws_all_x3_neg), PRESET (lmuformer_tiny_kws),
-# EPOCHS (60), SEED (0), SHIP_DIR (apps/pretrained/tiny_kws_synthetic; empty: do not
+# EPOCHS (60), SEED (0), TRAIN_FLAGS (more lmuformer-train flags; default none),
+# SHIP_DIR (apps/pretrained/tiny_kws_synthetic; empty: do not
 # copy), KERAS_BACKEND (jax).
 set -euo pipefail
 
@@ -24,6 +25,7 @@ DATA_DIR="${DATA_DIR:-runs/kws_all_x3_neg}"
 PRESET="${PRESET:-lmuformer_tiny_kws}"
 EPOCHS="${EPOCHS:-60}"
 SEED="${SEED:-0}"
+read -r -a TRAIN_EXTRA <<< "${TRAIN_FLAGS:-}"
 SHIP_DIR="${SHIP_DIR-apps/pretrained/tiny_kws_synthetic}"
 export KERAS_BACKEND="${KERAS_BACKEND:-jax}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
@@ -47,7 +49,7 @@ EOF
 echo "== 2/6 train ${PRESET} on every engine (--dataset=kws_clips)"
 lmuformer-train --dataset=kws_clips --data_dir="${DATA_DIR}" --classes=12 \
   --preset="${PRESET}" --recipe=default --epochs="${EPOCHS}" --seed="${SEED}" \
-  --out="${OUT_DIR}/train" --overwrite --verbose=2
+  "${TRAIN_EXTRA[@]}" --out="${OUT_DIR}/train" --overwrite --verbose=2
 
 echo "== 3/6 export int8"
 lmuformer-export --model "${OUT_DIR}/train/model.keras" \

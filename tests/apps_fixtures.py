@@ -230,9 +230,15 @@ def _clean(name: str) -> str:
 
 
 def build_standin_export(out_dir: str, quantization: str = "int8") -> dict:
-    """Writes ``model.tflite`` + ``metadata.json`` (exporter format); the metadata."""
-    from lmuformer_apps.kws_stream.runner import load_interpreter_class, quantize
-    from lmuformer_keras.features import get_frontend
+    """Writes ``model.tflite`` + ``metadata.json`` (the exporter's format, built with
+    the contract's ``ExportMetadata``); returns the metadata's JSON object."""
+    from lmuformer_apps.kws_stream.runner import load_interpreter_class
+    from lmuformer_keras.contract import (
+        ExportedState,
+        ExportMetadata,
+        Frontend,
+        QuantizedTensor,
+    )
 
     model, in_names, out_names = _convert(quantization)
     os.makedirs(out_dir, exist_ok=True)
@@ -240,72 +246,92 @@ def build_standin_export(out_dir: str, quantization: str = "int8") -> dict:
         fh.write(model)
     it = load_interpreter_class()(model_content=model)
     it.allocate_tensors()
-    ins = {_clean(d["name"]): (p, d) for p, d in enumerate(it.get_input_details())}
-    outs = {_clean(d["name"]): (p, d) for p, d in enumerate(it.get_output_details())}
-
-    def entry(pos_detail):
-        pos, d = pos_detail
-        scale, zp = d["quantization"]
-        return {
-            "position": pos,
-            "name": d["name"],
-            "shape": [int(s) for s in d["shape"]],
-            "dtype": np.dtype(d["dtype"]).name,
-            "scale": float(scale) if scale else None,
-            "zero_point": int(zp) if scale else None,
-        }
-
-    frame, logits = entry(ins[in_names[0]]), entry(outs[out_names[0]])
+    ins = {
+        _clean(d["name"]): QuantizedTensor.from_tensor_detail(d, p)
+        for p, d in enumerate(it.get_input_details())
+    }
+    outs = {
+        _clean(d["name"]): QuantizedTensor.from_tensor_detail(d, p)
+        for p, d in enumerate(it.get_output_details())
+    }
     states = []
     for name, in_name, out_name in zip(
         ("leaky", "buffer"), in_names[1:], out_names[1:], strict=True
     ):
-        t_in, t_out = entry(ins[in_name]), entry(outs[out_name])
-        dtype = np.dtype(t_in["dtype"])
+        t_in = ins[in_name]
+        states.append(
+            ExportedState(
+                name=name,
+                input=t_in,
+                output=outs[out_name],
+                initial_value=0.0,
+                initial_quantized=int(t_in.quantize(0.0)) if t_in.quantized else None,
+            )
+        )
+    metadata = ExportMetadata(
+        frame=ins[in_names[0]],
+        logits=outs[out_names[0]],
+        states=states,
+        quantization=quantization,
+        labels=STANDIN_LABELS,
+        frontend=Frontend.named("micro40"),
+        arena_bytes=ARENA_BYTES,
+        arena_bytes_min=ARENA_BYTES,
+        model_bytes=len(model),
+        note="stand-in model written by tests/apps_fixtures.py, not a trained KWS",
+    ).validate()
+    metadata.save(os.path.join(out_dir, "metadata.json"))
+    return metadata.to_dict()
+
+
+def as_version_1(meta: dict) -> dict:
+    """The version-1 ``metadata.json`` the exporter wrote before the contract, for
+    the same export (``meta``: a version-2 JSON object)."""
+    frame, logits = meta["frame"], meta["logits"]
+    frontend = meta["frontend"]
+    states = []
+    for s in meta["states"]:
+        t_in, t_out = s["input"], s["output"]
         states.append(
             {
-                "name": name,
+                "name": s["name"],
                 "input_index": t_in["position"],
                 "output_index": t_out["position"],
+                "input_name": t_in["name"],
+                "output_name": t_out["name"],
                 "shape": t_in["shape"][1:],
                 "tensor_shape": t_in["shape"],
                 "dtype": t_in["dtype"],
-                "bytes": int(np.prod(t_in["shape"])) * dtype.itemsize,
+                "bytes": int(np.prod(t_in["shape"])) * np.dtype(t_in["dtype"]).itemsize,
                 "scale": t_in["scale"],
                 "zero_point": t_in["zero_point"],
-                "initial_value": 0.0,
-                "initial_quantized": int(
-                    quantize(0.0, t_in["scale"], t_in["zero_point"] or 0, dtype)
-                ),
+                "initial_value": s["initial_value"],
+                "initial_quantized": s["initial_quantized"],
             }
         )
-    frontend = get_frontend("micro40")
-    metadata = {
+    old = {
         "format_version": 1,
-        "model_file": "model.tflite",
-        "c_array": "g_model_data",
-        "quantization": quantization,
-        "labels": list(STANDIN_LABELS),
-        "num_features": NUM_FEATURES,
-        "num_classes": len(STANDIN_LABELS),
-        "frontend": {
-            "name": frontend.name,
-            "params": frontend.params,
-            "frame_hop_ms": frontend.frame_hop_ms,
-        },
-        "frame_hop_ms": frontend.frame_hop_ms,
+        "model_file": meta["model_file"],
+        "c_array": meta["c_array"],
+        "quantization": meta["quantization"],
+        "labels": meta["labels"],
+        "num_features": frame["shape"][1],
+        "num_classes": logits["shape"][1],
+        "frontend": frontend,
+        "frame_hop_ms": None if frontend is None else frontend["frame_hop_ms"],
         "frame_input_index": frame["position"],
         "logits_output_index": logits["position"],
         "input": frame,
         "output": logits,
         "states": states,
-        "arena_bytes": ARENA_BYTES,
-        "arena_bytes_min": ARENA_BYTES,
-        "model_bytes": len(model),
-        "note": "stand-in model written by tests/apps_fixtures.py, not a trained KWS",
+        "clip_decision": "argmax of the mean over frames of the dequantized logits",
+        "streaming": "per frame: ...",
     }
-    write_metadata(out_dir, metadata)
-    return metadata
+    for key in ("arena_bytes", "arena_bytes_min", "model_bytes", "ops",
+                "macs_per_frame", "smoothing", "note"):  # fmt: skip
+        if key in meta:
+            old[key] = meta[key]
+    return old
 
 
 def write_metadata(out_dir: str, metadata: dict) -> str:

@@ -141,7 +141,7 @@ def test_interpreter_reads_metadata_and_tracks_float_reference(export_dir):
     init = it.initial_states()
     assert [s.shape for s in init] == [(1, 4), (1, 3, 4)]
     for state, info in zip(init, it.state_infos, strict=True):
-        assert np.all(state == info.zero_point)  # quantized 0.0
+        assert np.all(state == info.input.zero_point)  # quantized 0.0
     from lmuformer_keras.features import get_frontend
 
     frames = get_frontend("micro40")(af.tone_stream()[0], pad=False)
@@ -177,36 +177,49 @@ def test_state_bytes_are_copied_each_step(export_dir):
     for frame in frames:
         before = it.states
         it.step(frame)
-        fed = [interp.get_tensor(it._in_index[s.position]) for s in it.state_infos]
+        fed = [
+            interp.get_tensor(it._in_index[s.input.position]) for s in it.state_infos
+        ]
         for a, b in zip(before, fed, strict=True):
             assert np.array_equal(a, b)
         outs = [
-            interp.get_tensor(it._out_index[s.output_position]) for s in it.state_infos
+            interp.get_tensor(it._out_index[s.output.position]) for s in it.state_infos
         ]
         for a, b in zip(it.states, outs, strict=True):
             assert np.array_equal(a, b)
 
 
+def _tied(k: int, key: str, value) -> dict:
+    """A change to both tensors of state ``k`` (they are tied)."""
+    return {f"states.{k}.input.{key}": value, f"states.{k}.output.{key}": value}
+
+
 def _mismatch_cases(meta):
-    leaky = meta["states"][0]
+    leaky = meta["states"][0]["input"]
     return [
-        ({"input.scale": meta["input"]["scale"] * 1.5}, "frame input.*scale"),
-        ({"input.zero_point": 5}, "frame input.*zero_point"),
-        ({"output.dtype": "int16"}, "logits output.*dtype"),
-        ({"states.0.scale": leaky["scale"] * 2}, "state 0 \\('leaky'\\).*scale"),
-        ({"states.1.zero_point": 7}, "state 1 \\('buffer'\\).*zero_point"),
-        ({"states.0.tensor_shape": [1, 5]}, "state 0.*shape"),
+        ({"frame.scale": meta["frame"]["scale"] * 1.5}, "frame input.*scale"),
+        ({"frame.zero_point": 5}, "frame input.*zero_point"),
+        ({"logits.dtype": "int16"}, "'int8' but the logits output is int16"),
+        (_tied(0, "scale", leaky["scale"] * 2), "state 0 \\('leaky'\\).*scale"),
+        (_tied(1, "zero_point", 7), "state 1 \\('buffer'\\).*zero_point"),
+        (_tied(0, "shape", [1, 5]), "state 0.*shape"),
         (
             {
-                "states.0.input_index": meta["states"][1]["input_index"],
-                "states.1.input_index": meta["states"][0]["input_index"],
+                "states.0.input.position": meta["states"][1]["input"]["position"],
+                "states.1.input.position": meta["states"][0]["input"]["position"],
             },
             "state 0.*shape",
         ),
-        ({"num_classes": 5}, "labels but num_classes"),
-        ({"frame_input_index": 7}, "frame_input_index=7 is out of range"),
+        ({"labels": ["a"] * 5}, "5 labels but the logits have num_classes=4"),
+        ({"frame.position": 7}, "frame position=7 is out of range"),
         ({"states": meta["states"][:1]}, "1 state\\(s\\).*model has 3 inputs"),
-        ({"num_features": 32}, "shape \\[1, 40\\], metadata implies \\[1, 32\\]"),
+        ({"frame.shape": [1, 32]}, "shape \\[1, 40\\], metadata implies \\[1, 32\\]"),
+        (_tied(0, "scale", None), "an int8 tensor needs a scale"),
+        (
+            {"states.0.output.scale": 0.5},
+            "states\\[0\\].*input .* and output .* differ",
+        ),
+        ({"frame_input_index": 0}, "unknown key\\(s\\) \\['frame_input_index'\\]"),
     ]
 
 
@@ -234,22 +247,24 @@ def test_metadata_missing_or_not_json(export_dir, tmp_path):
         StreamingInterpreter(bad2)
 
 
-def test_design_doc_state_shape_with_batch_is_accepted(export_dir, tmp_path):
-    """``shape`` with the batch axis (ARCHITECTURE.md example) works too."""
+def test_version_1_export_folder_still_runs(export_dir, tmp_path):
+    """A version-1 ``metadata.json`` (the layout before the contract) is upgraded on
+    reading and streams exactly as the version-2 one."""
     with open(os.path.join(export_dir, "metadata.json")) as fh:
         meta = json.load(fh)
-    changes = {}
-    for k, state in enumerate(meta["states"]):
-        changes[f"states.{k}.shape"] = state["tensor_shape"]
-        state.pop("tensor_shape")
-    doc = af.copy_export(export_dir, str(tmp_path / "doc"), **changes)
-    with open(os.path.join(doc, "metadata.json")) as fh:
-        m2 = json.load(fh)
-    for state in m2["states"]:
+    old = af.copy_export(export_dir, str(tmp_path / "v1"))
+    af.write_metadata(old, af.as_version_1(meta))
+    frames = np.random.default_rng(0).normal(size=(20, 40)).astype(np.float32)
+    it1, it2 = StreamingInterpreter(old), StreamingInterpreter(export_dir)
+    assert it1.metadata == it2.metadata
+    np.testing.assert_array_equal(it1.run(frames), it2.run(frames))
+    # without tensor_shape / initial_quantized: "shape" is without the batch axis
+    v1 = af.as_version_1(meta)
+    for state in v1["states"]:
         state.pop("tensor_shape")
         state.pop("initial_quantized")
-    af.write_metadata(doc, m2)
-    it = StreamingInterpreter(doc)
+    af.write_metadata(old, v1)
+    it = StreamingInterpreter(old)
     assert [s.shape for s in it.initial_states()] == [(1, 4), (1, 3, 4)]
 
 
@@ -458,7 +473,7 @@ def test_cli_errors(export_dir, tmp_path, capsys, monkeypatch):
     assert "--model_dir is required" in capsys.readouterr().err
     assert cli.run(["p", "--bogus_flag=1"]) == 2
     capsys.readouterr()
-    bad = af.copy_export(export_dir, str(tmp_path / "bad"), **{"output.zero_point": 9})
+    bad = af.copy_export(export_dir, str(tmp_path / "bad"), **{"logits.zero_point": 9})
     assert cli.run(["p", f"--model_dir={bad}", f"--wav={wav}"]) == 1
     err = capsys.readouterr().err
     assert "logits output" in err and "zero_point" in err

@@ -515,7 +515,7 @@ def _write_replay(path, interpreter: StreamingInterpreter, frames, metadata) -> 
     """Records every tensor of every step of ``interpreter`` on ``frames``."""
     details_in = interpreter._interpreter.get_input_details()
     details_out = interpreter._interpreter.get_output_details()
-    lines = [f"{len(details_in)} {len(details_out)} {metadata['frame_input_index']} "]
+    lines = [f"{len(details_in)} {len(details_out)} {metadata['frame']['position']} "]
     lines[0] += str(len(frames))
     for d in [*details_in, *details_out]:
         scale, zp = d["quantization"]
@@ -529,12 +529,12 @@ def _write_replay(path, interpreter: StreamingInterpreter, frames, metadata) -> 
         ins = [None] * len(details_in)
         ins[interpreter.frame_info.position] = q
         for s, info in zip(interpreter.states, interpreter.state_infos, strict=True):
-            ins[info.position] = s
+            ins[info.input.position] = s
         logits = interpreter.step_quantized(q)
         outs = [None] * len(details_out)
         outs[interpreter.logits_info.position] = logits
         for s, info in zip(interpreter.states, interpreter.state_infos, strict=True):
-            outs[info.output_position] = s
+            outs[info.output.position] = s
         values = [np.asarray(a).reshape(-1) for a in [*ins, *outs]]
         lines.append(" ".join(str(v) for v in np.concatenate(values).tolist()))
     with open(path, "w") as fh:

@@ -3,7 +3,8 @@
 - ``lmuformer-export`` writes into a sibling folder and swaps it in: a failure after
   the model file is written leaves a previous export byte-identical;
 - ``metadata.json`` cannot open files outside its folder, and wrong JSON types give a
-  ``MetadataError`` naming the key (never a raw ``TypeError`` / ``KeyError``);
+  ``MetadataError`` naming the key and the value (never a raw ``TypeError`` /
+  ``KeyError``): the typed ``ExportMetadata.from_json`` of the contract;
 - untrusted WAV headers (1 Hz, 0 Hz, 10 MHz) and frontend params (1e9 bins, NaN
   scale) are refused before anything huge is allocated; NaN audio is named;
 - a directory where a WAV is expected says "is a directory";
@@ -188,14 +189,24 @@ def test_model_file_outside_the_folder_is_refused(export_dir, tmp_path):
         ({"model_file": 5}, r"model_file must be a file name.*int 5"),
         ({"states": "leaky"}, r"'states' must be a list, got str 'leaky'"),
         ({"states": ["a", "b"]}, r"states\[0\] must be a JSON object"),
-        ({"input": "frame"}, r"metadata input must be a JSON object"),
-        ({"output": [1, 2]}, r"metadata output must be a JSON object"),
+        ({"frame": "frame"}, r"metadata frame must be a JSON object"),
+        ({"logits": [1, 2]}, r"metadata logits must be a JSON object"),
         ({"labels": "abcd"}, r"labels must be a list"),
+        ({"labels": [1, 2, 3, 4]}, r"labels\[0\] must be a string, got int 1"),
         ({"states.0.initial_quantized": 300}, r"initial_quantized=300 is out of"),
         ({"states.0.initial_quantized": "0"}, r"initial_quantized must be an int"),
-        ({"states.0.scale": "big"}, r"scale must be a number, got 'big'"),
-        ({"states.0.tensor_shape": "1x4"}, r"tensor_shape must be a list"),
-        ({"input.zero_point": [0]}, r"input zero_point must be an integer"),
+        ({"states.0.input.scale": "big"}, r"input scale must be a number, got 'big'"),
+        ({"states.0.input.shape": "1x4"}, r"input shape must be a list"),
+        ({"states.0.input.shape": [4]}, r"shape must start with the batch axis 1"),
+        ({"frame.zero_point": [0]}, r"frame zero_point must be an integer"),
+        ({"frame.zero_point": 999}, r"zero_point=999 is out of the int8 range"),
+        ({"frame.dtype": "int4"}, r"frame dtype 'int4' is not supported"),
+        ({"frame.position": -1}, r"frame position must be >= 0, got -1"),
+        ({"arena_bytes": "big"}, r"arena_bytes must be an integer, got 'big'"),
+        ({"format_version": 3}, r"format_version=3 is not supported"),
+        ({"format_version": "2"}, r"format_version must be an integer, got '2'"),
+        ({"quantization": "int4"}, r"quantization must be one of"),
+        ({"smoothing": ["x"]}, r"'smoothing' must be an object"),
     ],
 )
 def test_wrong_metadata_types_raise_metadata_error(
@@ -212,6 +223,7 @@ def test_wrong_metadata_types_raise_metadata_error(
         ("micro40", r"frontend must be a JSON object.*str 'micro40'"),
         (["micro40"], r"frontend must be a JSON object.*list"),
         ({"name": 7}, r"'params' must be a JSON object"),
+        ({"name": "micro40"}, r"'params' must be a JSON object"),
     ],
 )
 def test_wrong_frontend_types_raise_metadata_error(

@@ -30,6 +30,7 @@ from lmuformer_export.model_io import map_io
 from lmuformer_export.op_divergence import op_divergence
 from lmuformer_export.tflm_ops import TFLM_ADD_METHODS
 from lmuformer_export.verify import compare_runtimes, initial_quantized_states
+from lmuformer_keras.contract import ExportMetadata, QuantizedTensor
 
 from export_fixtures import (
     FRONTEND,
@@ -37,7 +38,6 @@ from export_fixtures import (
     NUM_FEATURES,
     NUM_FRAMES,
     GeluStep,
-    StateSpec,
     build_lmuformer,
     build_tiny_kws,
     make_sign_task,
@@ -162,22 +162,19 @@ def _read(exported, name):
         return f.read()
 
 
-def _metadata(exported) -> dict:
-    return json.loads(_read(exported, "metadata.json"))
+def _metadata(exported) -> ExportMetadata:
+    """The export's ``metadata.json``, read as the apps read it."""
+    return ExportMetadata.from_json(_read(exported, "metadata.json"))
 
 
-def _specs(meta):
-    return [StateSpec(s["name"], tuple(s["shape"])) for s in meta["states"]]
-
-
-def _io_from_metadata(graph, meta):
+def _io_from_metadata(graph, meta: ExportMetadata):
     names = {
-        "inputs": [graph.tensor_name(graph.inputs[meta["frame_input_index"]])]
-        + [graph.tensor_name(graph.inputs[s["input_index"]]) for s in meta["states"]],
-        "outputs": [graph.tensor_name(graph.outputs[meta["logits_output_index"]])]
-        + [graph.tensor_name(graph.outputs[s["output_index"]]) for s in meta["states"]],
+        "inputs": [graph.tensor_name(graph.inputs[meta.frame.position])]
+        + [graph.tensor_name(graph.inputs[s.input.position]) for s in meta.states],
+        "outputs": [graph.tensor_name(graph.outputs[meta.logits.position])]
+        + [graph.tensor_name(graph.outputs[s.output.position]) for s in meta.states],
     }
-    return map_io(graph, names, meta["num_features"], meta["num_classes"], _specs(meta))
+    return map_io(graph, names, meta.num_features, meta.num_classes, meta.state_specs)
 
 
 # ------------------------------------------------------------------ artifacts
@@ -197,26 +194,29 @@ def test_export_writes_every_artifact(exported):
 
 def test_metadata_comes_from_the_saved_model(exported):
     """Labels, frontend and hop come from the model; the stream is fully described."""
+    raw = json.loads(_read(exported, "metadata.json"))
+    assert raw["format_version"] == 2
     meta = _metadata(exported)
+    assert meta.to_dict() == raw  # one spelling: read and written the same
     model = exported["model"]
-    assert meta["labels"] == LABELS == model.labels
-    assert meta["frontend"] == FRONTEND == model.frontend
-    assert meta["frame_hop_ms"] == FRONTEND["frame_hop_ms"]
-    assert (meta["num_features"], meta["num_classes"]) == (NUM_FEATURES, len(LABELS))
-    for key in ("input", "output"):
-        assert meta[key]["dtype"] == "int8"
-        assert meta[key]["scale"] > 0 and -128 <= meta[key]["zero_point"] <= 127
+    assert list(meta.labels) == LABELS == model.labels
+    assert meta.frontend.record() == FRONTEND == model.frontend
+    assert meta.frame_hop_ms == FRONTEND["frame_hop_ms"]
+    assert (meta.num_features, meta.num_classes) == (NUM_FEATURES, len(LABELS))
+    for tensor in (meta.frame, meta.logits):
+        assert tensor.dtype == "int8"
+        assert tensor.scale > 0 and -128 <= tensor.zero_point <= 127
     specs = model.state_specs()
-    assert [s["name"] for s in meta["states"]] == [s.name for s in specs]
-    for state, spec in zip(meta["states"], specs, strict=True):
-        for key in ("input_index", "output_index", "scale", "zero_point"):
-            assert key in state, key
-        assert tuple(state["shape"]) == spec.shape
-        assert state["dtype"] == "int8"
-        assert state["initial_quantized"] == state["zero_point"]
-    assert meta["arena_bytes"] >= meta["arena_bytes_min"] > 0
-    assert meta["arena_bytes"] % 16 == 0
-    assert meta["model_bytes"] == len(_read(exported, "model.tflite"))
+    assert [s.name for s in meta.states] == [s.name for s in specs]
+    assert meta.state_specs == specs
+    for state, spec in zip(meta.states, specs, strict=True):
+        assert state.input.shape == (1, *spec.shape)
+        assert state.input.dtype == "int8"
+        assert state.input.same_layout(state.output)
+        assert state.initial_quantized == state.input.zero_point
+    assert meta.arena_bytes >= meta.arena_bytes_min > 0
+    assert meta.arena_bytes % 16 == 0
+    assert meta.model_bytes == len(_read(exported, "model.tflite"))
 
 
 def test_only_tflm_builtins_and_integer_tensors(exported):
@@ -261,11 +261,11 @@ def test_lif_neurons_fold_into_five_ops(spiking):
     graph = TFLiteGraph(_read(spiking, "model.tflite"))
     compares = [op for op in graph.operators if graph.op_name(op) == "GREATER_EQUAL"]
     assert len(compares) == len(lifs)
-    membranes = {
-        s["name"]: s for s in _metadata(spiking)["states"] if "membrane" in s["name"]
-    }
+    membranes = {s.name: s for s in _metadata(spiking).states if "membrane" in s.name}
     assert len(membranes) == len(lifs)
-    params = {(round(s["scale"], 12), s["zero_point"]) for s in membranes.values()}
+    params = {
+        (round(s.input.scale, 12), s.input.zero_point) for s in membranes.values()
+    }
     for op in compares:
         h, threshold = (int(t) for t in op.inputs)
         # The threshold is an int8 level of the potential's own grid (an integer
@@ -400,17 +400,24 @@ def test_state_output_params_equal_input_params(exported):
     methods = {s["name"]: s["method"] for s in exported["report"]["states"]}
     assert methods["patch_embedding/conv0/buffer"] == "shared"  # the frame shift
     assert methods["block0_token_mixer/memory/m"] in ("retargeted_output", "shared")
-    for state in meta["states"]:
-        q_in = inputs[state["input_index"]]["quantization"]
-        q_out = outputs[state["output_index"]]["quantization"]
-        assert q_in == q_out, state["name"]
-        assert q_in == (pytest.approx(state["scale"], rel=1e-7), state["zero_point"])
-        assert list(inputs[state["input_index"]]["shape"]) == state["tensor_shape"]
-    frame = inputs[meta["frame_input_index"]]
+    for state in meta.states:
+        q_in = inputs[state.input.position]["quantization"]
+        q_out = outputs[state.output.position]["quantization"]
+        assert q_in == q_out, state.name
+        assert q_in == (
+            pytest.approx(state.input.scale, rel=1e-7),
+            state.input.zero_point,
+        )
+        assert tuple(inputs[state.input.position]["shape"]) == state.input.shape
+    frame = inputs[meta.frame.position]
     assert list(frame["shape"]) == [1, NUM_FEATURES]
-    assert frame["quantization"][1] == meta["input"]["zero_point"]
-    logits = outputs[meta["logits_output_index"]]
-    assert list(logits["shape"]) == [1, meta["num_classes"]]
+    assert frame["quantization"][1] == meta.frame.zero_point
+    logits = outputs[meta.logits.position]
+    assert list(logits["shape"]) == [1, meta.num_classes]
+    meta.check_model(  # what the apps check
+        [QuantizedTensor.from_tensor_detail(d, p) for p, d in enumerate(inputs)],
+        [QuantizedTensor.from_tensor_detail(d, p) for p, d in enumerate(outputs)],
+    )
 
 
 @pytest.mark.skipif(
@@ -478,13 +485,13 @@ def _runtime_diffs(exported, test_set):
     model_bytes = _read(exported, "model.tflite")
     meta = _metadata(exported)
     io = _io_from_metadata(TFLiteGraph(model_bytes), meta)
-    initial = [np.zeros((1, *s["shape"]), np.float32) for s in meta["states"]]
+    initial = [np.zeros(s.input.shape, np.float32) for s in meta.states]
     return compare_runtimes(
         model_bytes,
         io,
         _stream(test_set),
         initial_quantized_states(io, initial),
-        meta["arena_bytes"],
+        meta.arena_bytes,
     )
 
 
@@ -537,7 +544,7 @@ def test_dense_as_conv_keeps_every_byte_tflm_computes(plain_fc):
     assert dense_as_conv(graph) == dense >= 4
     assert "FULLY_CONNECTED" not in graph.op_names()
     conv_bytes = graph.to_bytes()
-    arena = _metadata(plain_fc)["arena_bytes"] * 2
+    arena = _metadata(plain_fc).arena_bytes * 2
     runners = [TFLMRunner(fc_bytes, arena), TFLMRunner(conv_bytes, arena)]
     fc_graph = TFLiteGraph(fc_bytes)
     inputs = [fc_graph.tensors[t] for t in fc_graph.inputs]
@@ -566,13 +573,13 @@ def test_divergence_by_op_finds_where_the_runtimes_part(plain_fc, test_set):
     logits = [d for d in div["by_op"] if d["output"] == "logits"]
     assert len(logits) == 1
     states = {d["output"] for d in div["by_op"] if d["output"].startswith("state:")}
-    assert states == {f"state:{s['name']}" for s in meta["states"]}
+    assert states == {f"state:{s.name}" for s in meta.states}
     io = _io_from_metadata(graph, meta)
-    initial = [np.zeros((1, *s["shape"]), np.float32) for s in meta["states"]]
+    initial = [np.zeros(s.input.shape, np.float32) for s in meta.states]
     initial_q = initial_quantized_states(io, initial)
     x = test_set[0][: div["clips"]]
     per_step = max(
-        compare_runtimes(model_bytes, io, clip, initial_q, meta["arena_bytes"])[
+        compare_runtimes(model_bytes, io, clip, initial_q, meta.arena_bytes)[
             "per_step"
         ]["logits"]
         for clip in x
@@ -584,7 +591,7 @@ def test_divergence_by_op_finds_where_the_runtimes_part(plain_fc, test_set):
             assert d["own_lsb"] == 0, d  # they move bytes: no arithmetic to differ
     assert div["largest_max_lsb"] == max(d["max_lsb"] for d in div["by_op"])
     with pytest.raises(ValueError, match=r"clips must be \(N >= 1, T, F\)"):
-        op_divergence(model_bytes, io, x[0], initial_q, meta["arena_bytes"])
+        op_divergence(model_bytes, io, x[0], initial_q, meta.arena_bytes)
 
 
 def test_io_mapping_follows_reordered_tensors(plain):
@@ -599,7 +606,7 @@ def test_io_mapping_follows_reordered_tensors(plain):
         "outputs": [original.logits.name] + [s.name for s in original.states_out],
     }
     flipped = map_io(
-        graph, names, meta["num_features"], meta["num_classes"], _specs(meta)
+        graph, names, meta.num_features, meta.num_classes, meta.state_specs
     )
     n_in, n_out = len(graph.inputs), len(graph.outputs)
     assert flipped.frame.position == n_in - 1 - original.frame.position
@@ -633,8 +640,8 @@ def test_int16x8_export_has_int16_io_and_tied_states(plain, tmp_path, test_set):
         assert graph.tensor_dtype(t) == "int16"
         assert graph.quantization(t)[1] == 0  # symmetric int16 activations
     assert "float32" not in {graph.tensor_dtype(t) for t in range(len(graph.tensors))}
-    meta = json.loads((tmp_path / "metadata.json").read_text())
-    assert all(s["dtype"] == "int16" for s in meta["states"])
+    meta = ExportMetadata.load(tmp_path / "metadata.json")
+    assert all(s.input.dtype == "int16" for s in meta.states)
     assert report["verification"]["litert"]["agreement_with_float"] >= 0.95
 
 
@@ -919,7 +926,6 @@ def test_cli_usage_errors():
 
 def test_one_rounding_for_export_and_apps():
     from lmuformer_apps.kws_stream import runner
-    from lmuformer_export.model_io import TensorIO
     from lmuformer_export.verify import quantize as export_quantize
     from lmuformer_keras import contract
 
@@ -927,7 +933,7 @@ def test_one_rounding_for_export_and_apps():
     want = np.array([1, -1, 2, 3, -3, 0, 127, 0], np.int8)  # halves away from zero
     np.testing.assert_array_equal(contract.quantize(x, 1.0, 0, np.int8), want)
     assert runner.quantize is contract.quantize
-    frame = TensorIO(position=0, name="frame", shape=[8], dtype="int8", scale=1.0,
-                     zero_point=0)  # fmt: skip
+    frame = QuantizedTensor(position=0, shape=(1, 8), dtype="int8", scale=1.0,
+                            zero_point=0, name="frame")  # fmt: skip
     np.testing.assert_array_equal(export_quantize(x, frame), want)
     np.testing.assert_allclose(contract.dequantize(want, 0.5, 1), (want - 1) * 0.5)

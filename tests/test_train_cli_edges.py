@@ -146,6 +146,8 @@ def test_lock_is_released_on_error(tmp_path, capsys):
         ("streaming_clips", "-1"),
         ("seed", "-1"),
         ("verbose", "7"),
+        ("freq_shift", "-2"),
+        ("equalizer", "nan"),
     ],
 )
 def test_meaningless_numbers_name_the_flag_and_value(tmp_path, capsys, flag, value):

@@ -7,8 +7,9 @@ Usage::
 
 ``EXPORT`` is an ``lmuformer-export`` folder (or the tests' stand-in). ``DIR`` receives:
 
-- ``metadata.json`` (a copy) and every WAV as 16 kHz mono 16-bit (read with the
-  Python app's reader: resampled / mixed down if needed);
+- ``metadata.json`` (the export's, written as format version 2) and every WAV as
+  16 kHz mono 16-bit (read with the Python app's reader: resampled / mixed down if
+  needed);
 - ``golden.json`` with
   - ``features``: the NumPy micro40 features of every WAV (``frontend(x, pad=False)``);
   - ``model_tensors``: shape, dtype, scale and zero point of every model input and
@@ -31,7 +32,6 @@ import importlib
 import importlib.util
 import json
 import os
-import shutil
 import sys
 
 import numpy as np
@@ -81,14 +81,13 @@ def stream_steps(kws, model_dir: str, samples: np.ndarray) -> dict:
         inputs = [None] * len(details_in)
         inputs[it.frame_info.position] = q
         for state, info in zip(it.states, it.state_infos, strict=True):
-            inputs[info.position] = state
+            inputs[info.input.position] = state
         raw = it.step_quantized(q)
         outputs = [None] * len(details_out)
         outputs[it.logits_info.position] = raw
         for state, info in zip(it.states, it.state_infos, strict=True):
-            outputs[info.output_position] = state
-        li = it.logits_info
-        posteriors = kws.softmax(kws.dequantize(raw, li.scale, li.zero_point))
+            outputs[info.output.position] = state
+        posteriors = kws.softmax(it.logits_info.dequantize(raw))
         detection = stream.smoother.process(posteriors, stream.frame_time_ms(t))
         if detection is not None:
             found.append(detection)
@@ -175,11 +174,8 @@ def main(argv: list[str] | None = None) -> int:
 
     kws = _import_apps()
     os.makedirs(args.out_dir, exist_ok=True)
-    shutil.copy(
-        os.path.join(args.model_dir, "metadata.json"),
-        os.path.join(args.out_dir, "metadata.json"),
-    )
-    metadata = kws.load_metadata(args.model_dir)
+    metadata = kws.load_metadata(args.model_dir)  # version 1 is upgraded
+    metadata.save(os.path.join(args.out_dir, "metadata.json"))  # as version 2
     frontend = kws.runner.frontend_from_metadata(metadata)
     features, loaded = [], {}
     for path in args.wav:
@@ -206,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         "_background_noise_",
         "yes",
     ]
-    probe += ["_x", "x_", "background", "noise", *(metadata.get("labels") or [])]
+    probe += ["_x", "x_", "background", "noise", *(metadata.labels or [])]
     golden = {
         "feature_tolerance": 1e-3,  # Java (double) vs NumPy; MICRO40_TOLERANCE is 2e-3
         "features": features,

@@ -25,7 +25,6 @@ the MCU's generated ``kws_params.h``); options given on a command line still win
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -33,6 +32,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from lmuformer_keras.contract import ExportMetadata
 
 from . import evaluate as ev
 from . import held_out
@@ -153,17 +154,16 @@ def tune(
 
 
 def write_smoothing(model_dir: str | os.PathLike, result: dict[str, Any]) -> str:
-    """Stores ``result``'s choice as ``metadata.json``'s ``smoothing`` (atomically)."""
+    """Stores ``result``'s choice as ``metadata.json``'s ``smoothing`` (atomically).
+
+    The file is read and written as the contract's
+    :class:`~lmuformer_keras.contract.ExportMetadata` (a version-1 file is written
+    back as version 2).
+    """
     path = os.path.join(os.fspath(model_dir), "metadata.json")
-    with open(path, encoding="utf-8") as fh:
-        metadata = json.load(fh)
-    metadata["smoothing"] = dict(result["smoothing"], chosen_by=result["chosen_by"])
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(metadata, fh, indent=1)
-        fh.write("\n")
-    os.replace(tmp, path)
-    return path
+    metadata = ExportMetadata.load(path)
+    smoothing = dict(result["smoothing"], chosen_by=result["chosen_by"])
+    return metadata.replace(smoothing=smoothing).save(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

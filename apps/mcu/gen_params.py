@@ -6,9 +6,10 @@
   ``metadata.json``). Nothing is retyped: ``--check`` fails when the header in the tree
   is stale.
 - ``model_settings.h`` (with ``--metadata``): what ``main_loop.cc`` needs from the
-  export's ``metadata.json`` (arena size, tensor positions, scales and zero points,
-  state layout, labels, which labels never trigger) and the smoothing defaults of
-  ``apps/kws_stream/smoothing.py``.
+  export's ``metadata.json``, read as the typed
+  :class:`lmuformer_keras.contract.ExportMetadata` (arena size, tensor positions,
+  scales and zero points, state layout, labels, which labels never trigger) and the
+  smoothing defaults of ``apps/kws_stream/smoothing.py``.
 
 Usage::
 
@@ -169,42 +170,51 @@ def _c_string(text: str) -> str:
     return json.dumps(str(text))  # a valid C string literal for printable ASCII
 
 
-def settings_header(metadata: dict) -> str:
-    """Text of ``model_settings.h`` for an export's ``metadata``."""
+def settings_header(metadata) -> str:
+    """Text of ``model_settings.h`` for an export's metadata.
+
+    Args:
+        metadata: an :class:`lmuformer_keras.contract.ExportMetadata`, or its JSON
+            object (read with ``ExportMetadata.from_json``: version 1 upgraded).
+
+    Raises:
+        MetadataError: a bad metadata field (named).
+        ValueError: a dtype the MCU app does not support, or no frontend (no hop).
+    """
+    from lmuformer_keras.contract import ExportMetadata
+
     smoothing = _smoothing_module()
-    labels = metadata.get("labels") or [
-        f"class_{i}" for i in range(int(metadata["num_classes"]))
-    ]
-    states = metadata.get("states", [])
-    frame, logits = metadata["input"], metadata["output"]
-    for what, entry in (("input", frame), ("output", logits)):
-        if entry.get("dtype") not in C_DTYPES:
+    if not isinstance(metadata, ExportMetadata):
+        metadata = ExportMetadata.from_json(metadata)
+    labels = metadata.class_labels
+    states = metadata.states
+    frame, logits = metadata.frame, metadata.logits
+    for what, tensor in (("frame", frame), ("logits", logits)):
+        if tensor.dtype not in C_DTYPES:
             raise ValueError(
-                f"metadata {what} dtype {entry.get('dtype')!r} is not supported by the "
+                f"metadata {what} dtype {tensor.dtype!r} is not supported by the "
                 f"MCU app (one of {sorted(C_DTYPES)})"
             )
-    hop = metadata.get("frame_hop_ms")
+    hop = metadata.frame_hop_ms
     if hop is None:
-        raise ValueError("metadata has no frame_hop_ms")
+        raise ValueError("metadata has no frontend (its frame_hop_ms): not a KWS model")
     state_bytes, initial, elem = [], [], []
     for k, s in enumerate(states):
-        if s.get("dtype") not in C_DTYPES:
-            raise ValueError(f"state {k}: dtype {s.get('dtype')!r} is not supported")
-        size = C_DTYPES[s["dtype"]][1]
-        shape = s.get("tensor_shape") or s["shape"]
-        state_bytes.append(int(s.get("bytes") or int(np.prod(shape)) * size))
-        elem.append(size)
-        init = s.get("initial_quantized")
-        if init is None:
-            init = s.get("zero_point") or 0
-        initial.append(int(init))
+        if s.input.dtype not in C_DTYPES:
+            raise ValueError(
+                f"state {k} ('{s.name}'): dtype {s.input.dtype!r} is not supported "
+                f"by the MCU app (one of {sorted(C_DTYPES)})"
+            )
+        state_bytes.append(s.input.nbytes)
+        elem.append(s.input.numpy_dtype.itemsize)
+        # every element starts from the same value (the exporter's states are zeros)
+        initial.append(int(s.initial_array().reshape(-1)[0]))
 
-    def quant(prefix: str, entry: dict) -> list[str]:
+    def quant(prefix: str, tensor) -> list[str]:
         return [
-            f"#define {prefix}_DTYPE {DTYPE_CODES[entry['dtype']]}"
-            f"  /* {entry['dtype']} */",
-            f"#define {prefix}_SCALE {cfloat(entry.get('scale') or 0.0)}",
-            f"#define {prefix}_ZERO_POINT {int(entry.get('zero_point') or 0)}",
+            f"#define {prefix}_DTYPE {DTYPE_CODES[tensor.dtype]}  /* {tensor.dtype} */",
+            f"#define {prefix}_SCALE {cfloat(tensor.scale or 0.0)}",
+            f"#define {prefix}_ZERO_POINT {int(tensor.zero_point or 0)}",
         ]
 
     ignored = [int(smoothing.is_ignored_label(x)) for x in labels]
@@ -213,7 +223,7 @@ def settings_header(metadata: dict) -> str:
         "detection_threshold": smoothing.DEFAULT_DETECTION_THRESHOLD,
         "suppression_ms": smoothing.DEFAULT_SUPPRESSION_MS,
         "minimum_count": smoothing.DEFAULT_MINIMUM_COUNT,
-        **smoothing.smoothing_from_metadata(metadata),
+        **smoothing.smoothing_from_metadata({"smoothing": metadata.smoothing}),
     }
     offsets, total = [], 0
     for size in state_bytes:  # app-owned state storage, 4-byte aligned slots
@@ -231,13 +241,13 @@ def settings_header(metadata: dict) -> str:
         "#define KWS_DTYPE_INT16 2",
         "#define KWS_DTYPE_FLOAT32 3",
         "",
-        f"#define KWS_ARENA_BYTES {int(metadata['arena_bytes'])}",
-        f"#define KWS_NUM_FEATURES {int(metadata['num_features'])}",
+        f"#define KWS_ARENA_BYTES {int(metadata.arena_bytes)}",
+        f"#define KWS_NUM_FEATURES {metadata.num_features}",
         f"#define KWS_NUM_CLASSES {len(labels)}",
         f"#define KWS_NUM_STATES {len(states)}",
         f"#define KWS_FRAME_HOP_MS {int(round(float(hop)))}",
-        f"#define KWS_FRAME_INPUT_INDEX {int(metadata['frame_input_index'])}",
-        f"#define KWS_LOGITS_OUTPUT_INDEX {int(metadata['logits_output_index'])}",
+        f"#define KWS_FRAME_INPUT_INDEX {frame.position}",
+        f"#define KWS_LOGITS_OUTPUT_INDEX {logits.position}",
         *quant("KWS_INPUT", frame),
         *quant("KWS_OUTPUT", logits),
         "",
@@ -251,10 +261,14 @@ def settings_header(metadata: dict) -> str:
         "/* Per state (metadata order): tensor positions, bytes, element size, and the",
         "   initial quantized value every element starts from. */",
         _array(
-            "int", "kKwsStateInputIndex", [s["input_index"] for s in states], 12, str
+            "int", "kKwsStateInputIndex", [s.input.position for s in states], 12, str
         ),
         _array(
-            "int", "kKwsStateOutputIndex", [s["output_index"] for s in states], 12, str
+            "int",
+            "kKwsStateOutputIndex",
+            [s.output.position for s in states],
+            12,
+            str,
         ),
         _array("int", "kKwsStateBytes", state_bytes, 12, str),
         _array("int", "kKwsStateElementBytes", elem, 12, str),
@@ -265,7 +279,7 @@ def settings_header(metadata: dict) -> str:
         _array(
             "char* const",
             "kKwsStateNames",
-            [s.get("name", f"state_{k}") for k, s in enumerate(states)],
+            [s.name for s in states],
             4,
             _c_string,
         ),
@@ -304,14 +318,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare, do not write")
     args = parser.parse_args(argv)
 
+    from lmuformer_keras.contract import ExportMetadata, MetadataError
     from lmuformer_keras.features import get_frontend
 
     texts = {}
     if args.metadata:
-        with open(args.metadata, encoding="utf-8") as fh:
-            metadata = json.load(fh)
-        entry = metadata.get("frontend") or {}
-        frontend = get_frontend(entry.get("params") or entry.get("name"))
+        try:
+            metadata = ExportMetadata.load(args.metadata)
+        except (MetadataError, OSError) as error:
+            print(f"gen_params: {error}", file=sys.stderr)
+            return 1
+        if metadata.frontend is None:
+            print(f"gen_params: {args.metadata}: no frontend record", file=sys.stderr)
+            return 1
+        frontend = get_frontend(dict(metadata.frontend.params))
         texts[SETTINGS_HEADER] = settings_header(metadata)
     else:
         frontend = get_frontend(args.frontend)

@@ -270,6 +270,14 @@ class Frontend:
             f"frames={self.num_frames_target}, hop={self.frame_hop_ms:g} ms)"
         )
 
+    def record(self) -> dict[str, Any]:
+        """The frontend record ``{"name", "params", "frame_hop_ms"}`` that models,
+        training results and ``metadata.json`` carry
+        (:class:`lmuformer_keras.contract.Frontend`)."""
+        from lmuformer_keras.contract import Frontend as FrontendRecord
+
+        return FrontendRecord.from_frontend(self).record()
+
     def to_json(self) -> str:
         """The params as a JSON string (sorted keys)."""
         return json.dumps(self._params, sort_keys=True)

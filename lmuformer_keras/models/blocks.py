@@ -5,7 +5,8 @@ Every block of the model (``PatchEmbedding``, ``LMUTokenMixer``, ``ChannelMixer`
 
 - ``call(x, training)`` on a whole ``(batch, time, channels)`` sequence (parallel);
 - ``step(x_t, states) -> (y_t, new_states)`` on one frame ``(batch, channels)``, with
-  every state explicit; ``state_specs()`` lists them as ``StateSpec``s.
+  every state explicit; ``state_specs()`` lists them as ``StateSpec``s
+  (:class:`lmuformer_keras.contract.StateSpec`).
 
 ``step`` runs in inference mode (BatchNormalization uses its moving statistics) and is
 built from ops that TensorFlow Lite Micro has: matrix products, additions, ReLU,
@@ -14,24 +15,15 @@ concatenation, reshape, comparisons.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import keras
 from keras import ops
 
 from lmuformer_keras import backend_utils
+from lmuformer_keras.contract import StateSpec
 from lmuformer_keras.layers.batch_normalization import BatchNormalization
 from lmuformer_keras.layers.lif import LIF
-
-
-@dataclasses.dataclass(frozen=True)
-class StateSpec:
-    """One streaming state: its name, shape without the batch axis, and dtype."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str = "float32"
 
 
 def batch_norm(name: str, dtype: Any = None) -> BatchNormalization:

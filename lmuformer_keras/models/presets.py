@@ -117,12 +117,7 @@ def preset_config(name: str, **overrides: Any) -> dict[str, Any]:
     frontend = config.get("frontend")
     if frontend is not None and "params" not in frontend:
         # One source of truth: the frontend's parameters come from its definition.
-        from lmuformer_keras.features import get_frontend
+        from lmuformer_keras.contract import Frontend
 
-        fe = get_frontend(frontend["name"])
-        config["frontend"] = {
-            "name": fe.name,
-            "params": fe.params,
-            "frame_hop_ms": fe.frame_hop_ms,
-        }
+        config["frontend"] = Frontend.named(frontend["name"]).record()
     return config

@@ -192,6 +192,20 @@ flags.DEFINE_float(
     "default: the recipe's). With --teacher the teacher scores the mixed clips.",
     flag_values=FLAGS,
 )
+flags.DEFINE_integer(
+    "freq_shift",
+    None,
+    "Largest random shift of each training clip along the feature (mel) axis, in "
+    "bins, >= 0: a stand-in for other vocal tracts (default: the recipe's, 0 = off).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "equalizer",
+    None,
+    "Scale of a random smooth level / tilt curve added to each training clip's "
+    "features, >= 0: other microphones and channels (default: the recipe's, 0 = off).",
+    flag_values=FLAGS,
+)
 flags.DEFINE_integer("seed", 0, "Seed (init, order, augmentation).", flag_values=FLAGS)
 flags.DEFINE_string(
     "out", None, "Output folder (default runs/<dataset>-<preset>).", flag_values=FLAGS
@@ -397,6 +411,15 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
                 f"--mixup_prob must be in [0, 1], got --mixup_prob={f['mixup_prob']}"
             )
         recipe = dataclasses.replace(recipe, mixup_prob=float(f["mixup_prob"]))
+    for name, cast in (("freq_shift", int), ("equalizer", float)):
+        value = f.get(name)
+        if value is None:
+            continue
+        if not math.isfinite(value) or value < 0:
+            raise UsageError(
+                f"--{name} must be a finite number >= 0, got --{name}={value}"
+            )
+        recipe = dataclasses.replace(recipe, **{name: cast(value)})
     overrides = parse_overrides(f["override"])
     if f["spiking"] is not None:
         overrides["spiking"] = bool(f["spiking"])

@@ -326,8 +326,7 @@ def model_frontend(params: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     from lmuformer_keras.features import get_frontend
 
-    fe = get_frontend(params)
-    return {"name": fe.name, "params": fe.params, "frame_hop_ms": fe.frame_hop_ms}
+    return get_frontend(params).record()
 
 
 def model_arguments(ds: Dataset) -> dict[str, Any]:

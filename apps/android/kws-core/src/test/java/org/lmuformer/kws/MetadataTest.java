@@ -4,7 +4,6 @@ import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 
-import java.util.List;
 import java.util.Map;
 import org.junit.Test;
 
@@ -33,30 +32,55 @@ public class MetadataTest {
     }
   }
 
+  private static Map<String, Object> state(Map<String, Object> m, int k, String tensor) {
+    Map<String, Object> s = Golden.map(Json.list(m, "states").get(k));
+    return tensor == null ? s : Json.obj(s, tensor);
+  }
+
   @Test
-  @SuppressWarnings("unchecked")
   public void refusesInconsistentMetadata() throws Exception {
     Map<String, Object> m = raw();
-    m.put("num_classes", 99L);
-    expectRefused(m, "num_classes=99");
+    m.put("labels", java.util.Arrays.asList("a", "b"));
+    expectRefused(m, "2 labels but the logits have num_classes=4");
     m = raw();
-    m.put("frame_input_index", 7L);
-    expectRefused(m, "frame_input_index=7");
+    Json.obj(m, "frame").put("position", 7L);
+    expectRefused(m, "frame position=7 is out of range");
     m = raw();
-    List<Object> states = Json.list(m, "states");
-    Map<String, Object> s1 = (Map<String, Object>) states.get(1);
-    s1.put("input_index", ((Map<String, Object>) states.get(0)).get("input_index"));
+    state(m, 1, "input").put("position", state(m, 0, "input").get("position"));
     expectRefused(m, "already used");
     m = raw();
-    Map<String, Object> st = (Map<String, Object>) Json.list(m, "states").get(0);
-    st.put("dtype", "int4");
+    state(m, 0, "input").put("dtype", "int4");
     expectRefused(m, "unsupported dtype");
     m = raw();
-    m.put("frame_hop_ms", 10.0);
+    state(m, 0, "output").put("zero_point", 99L);
+    expectRefused(m, "state 0 ('leaky'): the input");
+    m = raw();
+    state(m, 0, "input").put("shape", java.util.Arrays.asList(4L));
+    expectRefused(m, "shape must be a list starting with the batch axis 1");
+    m = raw();
+    state(m, 0, null).put("initial_quantized", 300L);
+    expectRefused(m, "initial_quantized=300");
+    m = raw();
+    Json.obj(m, "frontend").put("frame_hop_ms", 10.0);
     expectRefused(m, "frame_hop_ms");
     m = raw();
     m.remove("frontend");
-    expectRefused(m, "frontend");
+    expectRefused(m, "missing key 'frontend'");
+    m = raw();
+    m.put("frame_input_index", 0L);
+    expectRefused(m, "unknown key 'frame_input_index'");
+    m = raw();
+    Json.obj(m, "frame").put("scale", "big");
+    expectRefused(m, "frame scale must be a number, got big");
+  }
+
+  @Test
+  public void refusesVersion1WithTheUpgradeCommand() throws Exception {
+    Map<String, Object> m = raw();
+    m.put("format_version", 1L);
+    expectRefused(m, "python -m lmuformer_keras.contract upgrade");
+    m.put("format_version", 3L);
+    expectRefused(m, "format_version=3 is not supported");
   }
 
   @Test
