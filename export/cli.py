@@ -26,6 +26,8 @@ import sys
 import numpy as np
 from absl import flags
 
+from lmuformer_keras.console import quiet_tensorflow
+
 from .artifacts import check_out_dir
 from .contract import DEFAULT_FACTORY
 from .errors import (
@@ -34,10 +36,12 @@ from .errors import (
     NotStreamableError,
     OutputDirError,
 )
+from .options import ExportOptions
 
 PROG = "lmuformer-export"
 
 FLAGS = flags.FlagValues()
+_DEFAULTS = ExportOptions()  # the flags of ExportOptions fields share its defaults
 flags.DEFINE_string("model", None, "Saved Keras model (.keras).", flag_values=FLAGS)
 flags.DEFINE_string(
     "calibration",
@@ -48,7 +52,7 @@ flags.DEFINE_string(
 flags.DEFINE_string("out", None, "Output folder.", flag_values=FLAGS)
 flags.DEFINE_enum(
     "quantization",
-    "int8",
+    _DEFAULTS.quantization,
     ["int8", "int16x8", "float32"],
     "int8: int8 weights/activations/IO; int16x8: int16 activations and IO; float32.",
     flag_values=FLAGS,
@@ -67,19 +71,19 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer(
     "max_clips",
-    None,
+    _DEFAULTS.max_clips,
     "Verification clips streamed in LiteRT (default: all).",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
     "max_tflm_clips",
-    None,
+    _DEFAULTS.max_tflm_clips,
     "Verification clips streamed in TFLite Micro too (default: all).",
     flag_values=FLAGS,
 )
 flags.DEFINE_enum(
     "litert_resolver",
-    "reference",
+    _DEFAULTS.litert_resolver,
     ["reference", "optimized", "default"],
     "LiteRT kernels compared with TFLite Micro: reference (BUILTIN_REF), optimized "
     "(BUILTIN_WITHOUT_DEFAULT_DELEGATES) or default (optimized + XNNPACK); the "
@@ -88,30 +92,30 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_integer(
     "divergence_clips",
-    8,
+    _DEFAULTS.divergence_clips,
     "Integer models: verification clips rerun with every op output exposed, to "
     "report per op where TFLite Micro and LiteRT differ (0: skip).",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
     "max_calibration_samples",
-    1000,
+    _DEFAULTS.max_calibration_samples,
     "Representative (frame, states) tuples.",
     flag_values=FLAGS,
 )
 flags.DEFINE_bool(
-    "verify", True, "Stream in LiteRT and TFLite Micro.", flag_values=FLAGS
+    "verify", _DEFAULTS.verify, "Stream in LiteRT and TFLite Micro.", flag_values=FLAGS
 )
 flags.DEFINE_bool(
     "optimize_graph",
-    True,
+    _DEFAULTS.optimize_graph,
     "Fold LIF neurons (int8), remove shape ops that move no data, merge equal "
     "constants (--nooptimize_graph: the converter's graph, for comparison).",
     flag_values=FLAGS,
 )
 flags.DEFINE_bool(
     "dense_as_conv",
-    True,
+    _DEFAULTS.dense_as_conv,
     "int8: run each Dense as a 1x1 CONV_2D (same weights and arithmetic; TFLite "
     "Micro and LiteRT then compute the same bytes). --nodense_as_conv keeps "
     "FULLY_CONNECTED.",
@@ -194,12 +198,27 @@ def run(
     model_path: str,
     calibration_path: str,
     out_dir: str,
-    quantization: str = "int8",
+    quantization: str | None = None,
     test_path: str | None = None,
     streaming_factory: str = DEFAULT_FACTORY,
-    **export_kwargs,
+    options: ExportOptions | None = None,
+    **option_values,
 ) -> dict:
-    """The CLI's work, callable from Python (TensorFlow backend required)."""
+    """The CLI's work, callable from Python (TensorFlow backend required).
+
+    Args:
+        model_path: saved Keras model (``.keras``).
+        calibration_path: calibration ``.npz`` (``x``, optional ``y``).
+        out_dir: output folder.
+        quantization: overrides ``options.quantization`` when given.
+        test_path: test ``.npz`` for verification (default: the calibration clips).
+        streaming_factory: ``module:callable`` building the streaming model.
+        options: the export's settings (default: ``ExportOptions()``).
+        **option_values: :class:`ExportOptions` fields overriding ``options``.
+
+    Returns:
+        The export's report.
+    """
     x_cal, y_cal = load_clips_file(calibration_path, "calibration")
     x_test, y_test = (None, None)
     if test_path:
@@ -243,7 +262,8 @@ def run(
         y=y_cal,
         test_x=x_test,
         test_y=y_test,
-        **export_kwargs,
+        options=options,
+        **option_values,
     )
 
 
@@ -292,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     except (flags.Error, OutputDirError) as error:
         print(f"{PROG}: usage error: {error}", file=sys.stderr)
         return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()  # before TensorFlow is imported: no start-up lines
     if _needs_reexec():
         env = dict(os.environ, KERAS_BACKEND="tensorflow")
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
@@ -303,17 +323,9 @@ def main(argv: list[str] | None = None) -> int:
             FLAGS.model,
             FLAGS.calibration,
             FLAGS.out,
-            quantization=FLAGS.quantization,
             test_path=FLAGS.test,
             streaming_factory=FLAGS.streaming_factory,
-            max_clips=FLAGS.max_clips,
-            max_tflm_clips=FLAGS.max_tflm_clips,
-            litert_resolver=FLAGS.litert_resolver,
-            divergence_clips=FLAGS.divergence_clips,
-            max_calibration_samples=FLAGS.max_calibration_samples,
-            verify=FLAGS.verify,
-            optimize_graph=FLAGS.optimize_graph,
-            dense_as_conv=FLAGS.dense_as_conv,
+            options=ExportOptions.from_flags(FLAGS),
         )
     except OutputDirError as error:
         print(f"{PROG}: usage error: {error}", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lmuformer_keras.console import converter_notices_dropped
 from lmuformer_keras.contract import StateSpec
 
 from .errors import ConversionError
@@ -95,7 +96,8 @@ def convert_step_model(
     else:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
-        model_bytes = converter.convert()
+        with converter_notices_dropped():  # deprecation notice, fully_quantize: ...
+            model_bytes = converter.convert()
     except Exception as error:  # the converter raises several unrelated types
         message = str(error).strip().splitlines()
         detail = " | ".join(line.strip() for line in message[-6:] if line.strip())

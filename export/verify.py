@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lmuformer_keras.console import filtered_stderr
 from lmuformer_keras.contract import QuantizedTensor
 
 from .model_io import ModelIO
@@ -73,10 +74,11 @@ class LiteRTRunner:
             else {"experimental_op_resolver_type": getattr(OpResolverType, kind)}
         )
         self.resolver = resolver
-        self.interpreter = Interpreter(
-            model_content=model_bytes, num_threads=num_threads, **kwargs
-        )
-        self.interpreter.allocate_tensors()
+        with filtered_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
+            self.interpreter = Interpreter(
+                model_content=model_bytes, num_threads=num_threads, **kwargs
+            )
+            self.interpreter.allocate_tensors()
         self._in = [d["index"] for d in self.interpreter.get_input_details()]
         self._out = [d["index"] for d in self.interpreter.get_output_details()]
 

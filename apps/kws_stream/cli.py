@@ -26,6 +26,8 @@ import time
 import numpy as np
 from absl import flags
 
+from lmuformer_keras.console import quiet_tensorflow
+
 from .audio import AudioFileError, read_wav
 from .runner import KWSStream, MetadataError
 
@@ -182,6 +184,7 @@ def _parse(argv: list[str]) -> list[str] | None:
 
 def run(argv: list[str]) -> int:
     """Runs the CLI on ``argv`` (``argv[0]``: program name); returns the exit code."""
+    quiet_tensorflow()  # no TensorFlow/absl start-up lines
     try:
         rest = _parse(list(argv))
     except flags.Error as error:

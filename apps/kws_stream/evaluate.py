@@ -549,6 +549,9 @@ def _pair(text: str) -> tuple[float, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m lmuformer_apps.kws_stream.evaluate --model_dir DIR [...]``."""
+    from lmuformer_keras.console import quiet_tensorflow
+
+    quiet_tensorflow()  # no TensorFlow/absl start-up lines
     parser = argparse.ArgumentParser(
         prog="python -m lmuformer_apps.kws_stream.evaluate",
         description="Keyword recall and false detections of a streaming model on a "

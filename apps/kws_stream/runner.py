@@ -33,6 +33,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from lmuformer_keras.console import filtered_stderr
 from lmuformer_keras.contract import (
     ExportedState,
     ExportMetadata,
@@ -244,15 +245,18 @@ class StreamingInterpreter:
         if not os.path.isfile(model_path):
             raise FileNotFoundError(f"No model file {model_path!r}")
         interpreter_class = load_interpreter_class()
+        # filtered_stderr: no "INFO: Created TensorFlow Lite XNNPACK delegate" line.
         try:
-            self._interpreter = interpreter_class(
-                model_path=model_path, num_threads=num_threads
-            )
+            with filtered_stderr():
+                self._interpreter = interpreter_class(
+                    model_path=model_path, num_threads=num_threads
+                )
         except (ValueError, RuntimeError) as error:
             raise MetadataError(
                 f"{model_path}: not a loadable TFLite model ({error})"
             ) from error
-        self._interpreter.allocate_tensors()
+        with filtered_stderr():
+            self._interpreter.allocate_tensors()
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
         self.frame_info, self.logits_info, self.state_infos = validate_metadata(

@@ -143,74 +143,94 @@ def _read_list(path: str) -> list[str]:
     return [e for e in entries if e]
 
 
-def index_speech_commands(
-    path: str | os.PathLike,
-    classes: int | str = 35,
-    seed: int = 0,
-    silence_percentage: float = 10.0,
-    unknown_percentage: float | None = 10.0,
-) -> SpeechCommandsIndex:
-    """Scans a Speech Commands folder; returns labels and per-split clip lists.
+@dataclass
+class _Scan:
+    """What :func:`_scan` found on disk (step 1 of :func:`index_speech_commands`)."""
 
-    Raises:
-        FileNotFoundError: missing root or list file.
-        ValueError: bad ``classes``, missing / empty word folders, list entries that
-            are not on disk or in both lists, no background noise for ``_silence_``.
-    """
-    root = os.path.abspath(os.fspath(path))
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"Speech Commands folder not found: {root!r}")
-    if classes not in (35, 12, "all"):
-        raise ValueError(
-            f"speech_commands: classes must be 35, 12 or 'all', got {classes!r}"
-        )
-    val_list = _read_list(os.path.join(root, VALIDATION_LIST))
-    test_list = _read_list(os.path.join(root, TESTING_LIST))
+    root: str
+    words_on_disk: dict[str, list[str]]
+    noise_files: list[str]
+    skipped: dict[str, list[str]]
+    file_sizes: dict[str, int]
+    file_mtimes: dict[str, int]
 
-    skipped: dict[str, list[str]] = {
-        "hidden": [],
-        "non_wav_files": [],
-        "unused_word_folders": [],
-        "unused_word_files": [],
-        "unused_list_entries": [],
-        "non_word_folders": [],
-    }
-    words_on_disk: dict[str, list[str]] = {}
-    file_sizes: dict[str, int] = {}
-    file_mtimes: dict[str, int] = {}
+    @property
+    def noise_dir(self) -> str:
+        return os.path.join(self.root, BACKGROUND_NOISE_DIR)
 
-    def stamp(rel: str) -> None:
-        info = os.stat(os.path.join(root, rel))
-        file_sizes[rel] = info.st_size
-        file_mtimes[rel] = info.st_mtime_ns
+    def stamp(self, rel: str) -> None:
+        info = os.stat(os.path.join(self.root, rel))
+        self.file_sizes[rel] = info.st_size
+        self.file_mtimes[rel] = info.st_mtime_ns
 
+
+def _scan_word_folder(scan: _Scan, entry: str) -> None:
+    full = os.path.join(scan.root, entry)
+    wavs = []
+    for name in sorted(os.listdir(full)):
+        rel = f"{entry}/{name}"
+        if name.startswith("."):
+            scan.skipped["hidden"].append(rel)
+        elif name.lower().endswith(".wav") and os.path.isfile(os.path.join(full, name)):
+            wavs.append(rel)
+            scan.stamp(rel)
+        else:
+            scan.skipped["non_wav_files"].append(rel)
+    if not wavs:
+        raise ValueError(f"Empty class folder (no .wav files): {full!r}")
+    scan.words_on_disk[entry] = wavs
+
+
+def _scan_noise(scan: _Scan) -> None:
+    if not os.path.isdir(scan.noise_dir):
+        return
+    for name in sorted(os.listdir(scan.noise_dir)):
+        rel = f"{BACKGROUND_NOISE_DIR}/{name}"
+        if name.lower().endswith(".wav") and not name.startswith("."):
+            scan.noise_files.append(rel)
+            scan.stamp(rel)
+        else:
+            key = "non_wav_files" if not name.startswith(".") else "hidden"
+            scan.skipped[key].append(rel)
+
+
+def _scan(root: str) -> _Scan:
+    """Scan: the word folders' WAVs and the background noise files, with stamps."""
+    scan = _Scan(
+        root=root,
+        words_on_disk={},
+        noise_files=[],
+        skipped={
+            "hidden": [],
+            "non_wav_files": [],
+            "unused_word_folders": [],
+            "unused_word_files": [],
+            "unused_list_entries": [],
+            "non_word_folders": [],
+        },
+        file_sizes={},
+        file_mtimes={},
+    )
     for entry in sorted(os.listdir(root)):
-        full = os.path.join(root, entry)
         if entry.startswith("."):
-            skipped["hidden"].append(entry)
+            scan.skipped["hidden"].append(entry)
             continue
-        if not os.path.isdir(full) or entry == BACKGROUND_NOISE_DIR:
+        if not os.path.isdir(os.path.join(root, entry)):
+            continue
+        if entry == BACKGROUND_NOISE_DIR:
             continue
         if entry.startswith("_") and entry.endswith("_"):
             # _like_this_ folders are not words (the synthetic set's _utterances_)
-            skipped["non_word_folders"].append(entry)
+            scan.skipped["non_word_folders"].append(entry)
             continue
-        wavs = []
-        for name in sorted(os.listdir(full)):
-            rel = f"{entry}/{name}"
-            if name.startswith("."):
-                skipped["hidden"].append(rel)
-            elif name.lower().endswith(".wav") and os.path.isfile(
-                os.path.join(full, name)
-            ):
-                wavs.append(rel)
-                stamp(rel)
-            else:
-                skipped["non_wav_files"].append(rel)
-        if not wavs:
-            raise ValueError(f"Empty class folder (no .wav files): {full!r}")
-        words_on_disk[entry] = wavs
+        _scan_word_folder(scan, entry)
+    _scan_noise(scan)
+    return scan
 
+
+def _choose_words(scan: _Scan, classes: int | str) -> tuple[list[str], list[str]]:
+    """``(used word folders, labels)`` for ``classes``; notes the unused folders."""
+    words_on_disk, root = scan.words_on_disk, scan.root
     if classes == 35:
         missing = [w for w in SPEECH_COMMANDS_WORDS if w not in words_on_disk]
         if missing:
@@ -218,8 +238,7 @@ def index_speech_commands(
                 f"speech_commands(classes=35): word folders missing in {root!r}: "
                 f"{missing}"
             )
-        used_words = list(SPEECH_COMMANDS_WORDS)
-        labels = list(SPEECH_COMMANDS_WORDS)
+        used_words, labels = list(SPEECH_COMMANDS_WORDS), list(SPEECH_COMMANDS_WORDS)
     elif classes == 12:
         missing = [w for w in COMMAND_WORDS if w not in words_on_disk]
         if missing:
@@ -227,16 +246,22 @@ def index_speech_commands(
                 f"speech_commands(classes=12): command word folders missing in "
                 f"{root!r}: {missing}"
             )
-        used_words = sorted(words_on_disk)
-        labels = list(LABELS_12)
+        used_words, labels = sorted(words_on_disk), list(LABELS_12)
     else:
         used_words = sorted(words_on_disk)
         labels = list(used_words)
-    skipped["unused_word_folders"] = sorted(set(words_on_disk) - set(used_words))
-    for word in skipped["unused_word_folders"]:
-        skipped["unused_word_files"].extend(words_on_disk[word])
+    scan.skipped["unused_word_folders"] = sorted(set(words_on_disk) - set(used_words))
+    for word in scan.skipped["unused_word_folders"]:
+        scan.skipped["unused_word_files"].extend(words_on_disk[word])
+    return used_words, labels
 
-    all_files = {rel for w in words_on_disk for rel in words_on_disk[w]}
+
+def _split(
+    scan: _Scan, used_words: list[str], val_list: list[str], test_list: list[str]
+) -> dict[str, dict[str, list[str]]]:
+    """Split: ``{split: {word: files}}`` from the validation and testing lists."""
+    root = scan.root
+    all_files = {rel for w in scan.words_on_disk for rel in scan.words_on_disk[w]}
     split_of: dict[str, str] = {}
     for split, entries, list_name in (
         ("val", val_list, VALIDATION_LIST),
@@ -256,25 +281,116 @@ def index_speech_commands(
             split_of[rel] = split
     for rel in sorted(split_of):
         if rel.split("/")[0] not in used_words:
-            skipped["unused_list_entries"].append(rel)
-
+            scan.skipped["unused_list_entries"].append(rel)
     by_split: dict[str, dict[str, list[str]]] = {s: {} for s in SPLITS}
     for word in used_words:
-        for rel in words_on_disk[word]:
+        for rel in scan.words_on_disk[word]:
             by_split[split_of.get(rel, "train")].setdefault(word, []).append(rel)
+    return by_split
 
-    noise_files: list[str] = []
-    noise_dir = os.path.join(root, BACKGROUND_NOISE_DIR)
-    if os.path.isdir(noise_dir):
-        for name in sorted(os.listdir(noise_dir)):
-            rel = f"{BACKGROUND_NOISE_DIR}/{name}"
-            if name.lower().endswith(".wav") and not name.startswith("."):
-                noise_files.append(rel)
-                stamp(rel)
-            else:
-                skipped[
-                    "non_wav_files" if not name.startswith(".") else "hidden"
-                ].append(rel)
+
+def _silence_clips(
+    scan: _Scan, rng, count: int, label: int, noise_lengths: dict[str, int]
+) -> list[Clip]:
+    """``count`` one-second windows cut at random from the background noise."""
+    if not count:
+        return []
+    if not scan.noise_files:
+        raise ValueError(
+            f"speech_commands(classes=12): '_silence_' clips are cut from "
+            f"{scan.noise_dir!r}, which has no .wav files (use silence_percentage=0)"
+        )
+    for rel in scan.noise_files:
+        if rel not in noise_lengths:
+            noise_lengths[rel] = read_wav_int16(
+                os.path.join(scan.root, rel), SAMPLE_RATE
+            ).shape[0]
+    silence = []
+    for _ in range(count):
+        rel = scan.noise_files[int(rng.integers(len(scan.noise_files)))]
+        span = max(noise_lengths[rel] - CLIP_SAMPLES, 0)
+        silence.append(
+            Clip(
+                label,
+                None,
+                rel,
+                int(rng.integers(span + 1)),
+                float(rng.uniform(0.0, 1.0)),
+            )
+        )
+    return silence
+
+
+def _sample_12(
+    scan: _Scan,
+    words: dict[str, list[str]],
+    used_words: list[str],
+    labels: list[str],
+    rng,
+    percentages: tuple[float, float | None],
+    noise_lengths: dict[str, int],
+) -> tuple[list[Clip], dict[str, int]]:
+    """Sample (12 classes): the command words, sampled unknowns and silences."""
+    silence_percentage, unknown_percentage = percentages
+    known = [
+        Clip(labels.index(w), rel) for w in COMMAND_WORDS for rel in words.get(w, [])
+    ]
+    pool = [
+        rel for w in used_words if w not in COMMAND_WORDS for rel in words.get(w, [])
+    ]
+    n_known = len(known)
+    if unknown_percentage is None:
+        n_unknown = len(pool)
+    else:
+        n_unknown = min(len(pool), math.ceil(n_known * unknown_percentage / 100.0))
+    chosen = rng.permutation(len(pool))[:n_unknown] if pool else []
+    unknown = [Clip(labels.index(UNKNOWN_LABEL), pool[i]) for i in sorted(chosen)]
+    silence = _silence_clips(
+        scan,
+        rng,
+        math.ceil(n_known * silence_percentage / 100.0),
+        labels.index(SILENCE_LABEL),
+        noise_lengths,
+    )
+    sampling = {
+        "known": n_known,
+        "unknown_available": len(pool),
+        "unknown_sampled": len(unknown),
+        "silence": len(silence),
+    }
+    return silence + unknown + known, sampling
+
+
+def index_speech_commands(
+    path: str | os.PathLike,
+    classes: int | str = 35,
+    seed: int = 0,
+    silence_percentage: float = 10.0,
+    unknown_percentage: float | None = 10.0,
+) -> SpeechCommandsIndex:
+    """Scans a Speech Commands folder; returns labels and per-split clip lists.
+
+    Three steps: scan the folder (:func:`_scan`), split the files by the validation
+    and testing lists (:func:`_split`), sample the clips of each split (12 classes:
+    :func:`_sample_12` adds sampled ``_unknown_`` and ``_silence_`` clips).
+
+    Raises:
+        FileNotFoundError: missing root or list file.
+        ValueError: bad ``classes``, missing / empty word folders, list entries that
+            are not on disk or in both lists, no background noise for ``_silence_``.
+    """
+    root = os.path.abspath(os.fspath(path))
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"Speech Commands folder not found: {root!r}")
+    if classes not in (35, 12, "all"):
+        raise ValueError(
+            f"speech_commands: classes must be 35, 12 or 'all', got {classes!r}"
+        )
+    val_list = _read_list(os.path.join(root, VALIDATION_LIST))
+    test_list = _read_list(os.path.join(root, TESTING_LIST))
+    scan = _scan(root)
+    used_words, labels = _choose_words(scan, classes)
+    by_split = _split(scan, used_words, val_list, test_list)
 
     clips: dict[str, list[Clip]] = {s: [] for s in SPLITS}
     sampling: dict[str, Any] = {}
@@ -286,58 +402,15 @@ def index_speech_commands(
                 label = labels.index(word)
                 clips[split].extend(Clip(label, rel) for rel in words.get(word, []))
             continue
-        rng = np.random.default_rng([seed, split_index])
-        known = [
-            Clip(labels.index(w), rel)
-            for w in COMMAND_WORDS
-            for rel in words.get(w, [])
-        ]
-        pool = [
-            rel
-            for w in used_words
-            if w not in COMMAND_WORDS
-            for rel in words.get(w, [])
-        ]
-        n_known = len(known)
-        if unknown_percentage is None:
-            n_unknown = len(pool)
-        else:
-            n_unknown = min(len(pool), math.ceil(n_known * unknown_percentage / 100.0))
-        chosen = rng.permutation(len(pool))[:n_unknown] if pool else []
-        unknown = [Clip(labels.index(UNKNOWN_LABEL), pool[i]) for i in sorted(chosen)]
-        n_silence = math.ceil(n_known * silence_percentage / 100.0)
-        silence = []
-        if n_silence:
-            if not noise_files:
-                raise ValueError(
-                    f"speech_commands(classes=12): '_silence_' clips are cut from "
-                    f"{noise_dir!r}, which has no .wav files (use silence_percentage=0)"
-                )
-            for rel in noise_files:
-                if rel not in noise_lengths:
-                    noise_lengths[rel] = read_wav_int16(
-                        os.path.join(root, rel), SAMPLE_RATE
-                    ).shape[0]
-            for _ in range(n_silence):
-                rel = noise_files[int(rng.integers(len(noise_files)))]
-                span = max(noise_lengths[rel] - CLIP_SAMPLES, 0)
-                silence.append(
-                    Clip(
-                        labels.index(SILENCE_LABEL),
-                        None,
-                        rel,
-                        int(rng.integers(span + 1)),
-                        float(rng.uniform(0.0, 1.0)),
-                    )
-                )
-        clips[split] = silence + unknown + known
-        sampling[split] = {
-            "known": n_known,
-            "unknown_available": len(pool),
-            "unknown_sampled": len(unknown),
-            "silence": len(silence),
-        }
-
+        clips[split], sampling[split] = _sample_12(
+            scan,
+            words,
+            used_words,
+            labels,
+            np.random.default_rng([seed, split_index]),
+            (silence_percentage, unknown_percentage),
+            noise_lengths,
+        )
     summary: dict[str, Any] = {
         "root": root,
         "classes": classes,
@@ -345,20 +418,26 @@ def index_speech_commands(
         "seed": seed,
         "silence_percentage": silence_percentage,
         "unknown_percentage": unknown_percentage,
-        "wav_files_found": len(all_files),
-        "noise_files": noise_files,
+        "wav_files_found": sum(len(v) for v in scan.words_on_disk.values()),
+        "noise_files": scan.noise_files,
         "clips": {s: len(clips[s]) for s in SPLITS},
         "class_counts": {
             s: np.bincount([c.label for c in clips[s]], minlength=len(labels)).tolist()
             for s in SPLITS
         },
-        "skipped_counts": {k: len(v) for k, v in skipped.items()},
-        "skipped": {k: v[:_MAX_LISTED] for k, v in skipped.items()},
+        "skipped_counts": {k: len(v) for k, v in scan.skipped.items()},
+        "skipped": {k: v[:_MAX_LISTED] for k, v in scan.skipped.items()},
     }
     if classes == 12:
         summary["sampling_12"] = sampling
     return SpeechCommandsIndex(
-        root, labels, clips, summary, noise_files, file_sizes, file_mtimes
+        root,
+        labels,
+        clips,
+        summary,
+        scan.noise_files,
+        scan.file_sizes,
+        scan.file_mtimes,
     )
 
 

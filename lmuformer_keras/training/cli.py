@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -66,20 +65,27 @@ from typing import Any
 
 from absl import flags
 
+from lmuformer_keras.console import keras_verbose, quiet_tensorflow
 from lmuformer_keras.training import outdir
 from lmuformer_keras.training.datasets import DATASETS, KWS_CLASSES
 from lmuformer_keras.training.distribute import MODES
 from lmuformer_keras.training.recipes import RECIPES, Recipe
+from lmuformer_keras.training.run_steps import (  # noqa: F401  (the CLI's names)
+    CURVES_PNG,
+    METRICS_FILE,
+    PROG,
+    RUN_OUTPUTS,
+    STREAMING_JSON,
+    STREAMING_PNG,
+    RunPlan,
+    UsageError,
+    load_model_file,
+    train_and_evaluate,
+)
 
 # Imported (as these modules are) before Keras, so that a bad KERAS_BACKEND gets a
 # one-line error from main() rather than Keras' import traceback.
 KERAS_BACKENDS = ("jax", "tensorflow", "torch", "numpy", "openvino")
-
-PROG = "lmuformer-train"
-METRICS_FILE = "metrics.json"
-STREAMING_JSON = "streaming_accuracy.json"
-STREAMING_PNG = "streaming_accuracy.png"
-CURVES_PNG = "curves.png"
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string(
@@ -266,12 +272,12 @@ flags.DEFINE_integer(
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
-    "verbose", 1, "Keras fit verbosity (1 progress bar, 2 one line).", flag_values=FLAGS
+    "verbose",
+    None,
+    "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch (default: "
+    "1 on a terminal, 2 when stdout is a log file or pipe).",
+    flag_values=FLAGS,
 )
-
-
-class UsageError(ValueError):
-    """A flag value that cannot be used."""
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -289,20 +295,6 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         out[name] = value
     return out
 
-
-# What a run writes into --out (removed by --overwrite before the new run).
-_RUN_OUTPUTS = (
-    "model.keras",
-    "model.tmp.keras",
-    "history.csv",
-    "resume",
-    METRICS_FILE,
-    STREAMING_JSON,
-    STREAMING_PNG,
-    CURVES_PNG,
-    "calibration.npz",
-    "test.npz",
-)
 
 _AT_LEAST_1 = ("epochs", "batch_size")
 _AT_LEAST_0 = ("max_clips", "streaming_clips", "calibration_clips", "max_test_clips")
@@ -339,27 +331,8 @@ def check_numbers(f: dict[str, Any]) -> None:
             )
     if not 0 <= f["seed"] < 2**32:
         raise UsageError(f"--seed must be in [0, 2**32), got --seed={f['seed']}")
-    if f["verbose"] not in (0, 1, 2):
+    if f["verbose"] not in (None, 0, 1, 2):
         raise UsageError(f"--verbose must be 0, 1 or 2, got --verbose={f['verbose']}")
-
-
-def load_model_file(path: str, flag: str) -> Any:
-    """``keras.saving.load_model(path)``, with an error that names the flag and file.
-
-    Raises:
-        UsageError: ``path`` is missing, not a Keras model, or damaged.
-    """
-    import keras
-
-    if not os.path.isfile(path):
-        raise UsageError(f"{flag}: no such file {path!r}")
-    try:
-        return keras.saving.load_model(path)
-    except Exception as error:  # zipfile, h5py, JSON and Keras errors alike
-        raise UsageError(
-            f"{flag} {path!r}: not a loadable Keras model file (truncated or not a "
-            f".keras model?): {type(error).__name__}: {error}"
-        ) from error
 
 
 def check_keras_backend(environ: dict[str, str] | None = None) -> None:
@@ -380,30 +353,10 @@ def _flag_values() -> dict[str, Any]:
     return {name: FLAGS[name].value for name in sorted(FLAGS)}
 
 
-def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Runs training + evaluation with the parsed ``FLAGS``; returns the metrics.
-
-    Every flag is checked before anything is written; ``--out`` is then locked for
-    the run (:class:`~lmuformer_keras.training.outdir.RunLock`), and a previous run
-    in it is replaced only with ``--overwrite`` (or continued with ``--resume``).
-
-    Raises:
-        UsageError: a flag value that cannot be used (names the flag and the value).
-        lmuformer_keras.training.outdir.RunLockError: another run holds ``--out``.
-    """
-    from lmuformer_keras.models import PRESETS, list_presets
-    from lmuformer_keras.training import datasets as dsets
-    from lmuformer_keras.training.pipeline import check_distillation
+def _recipe_from_flags(f: dict[str, Any]) -> Recipe:
+    """``--recipe`` with ``--mixup_prob``, ``--freq_shift`` and ``--equalizer``."""
     from lmuformer_keras.training.recipes import get_recipe
 
-    f = dict(flag_values or _flag_values())
-    start = time.time()
-    dataset = f["dataset"]
-    preset = f["preset"] or dsets.default_preset(dataset, f["classes"])
-    if preset not in PRESETS:
-        raise UsageError(
-            f"--preset: unknown preset {preset!r}; available presets: {list_presets()}"
-        )
     recipe = get_recipe(f["recipe"])
     if f["mixup_prob"] is not None:
         if not 0.0 <= f["mixup_prob"] <= 1.0:
@@ -420,6 +373,57 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
                 f"--{name} must be a finite number >= 0, got --{name}={value}"
             )
         recipe = dataclasses.replace(recipe, **{name: cast(value)})
+    return recipe
+
+
+def _hard_negatives_from_flags(f: dict[str, Any]) -> Any:
+    """The ``--hard_negatives_from`` settings, or ``None``."""
+    from lmuformer_keras.training import datasets as dsets
+
+    if f["hard_negatives_from"] is None:
+        return None
+    if not os.path.isfile(f["hard_negatives_from"]):
+        raise UsageError(
+            f"--hard_negatives_from: no such file {f['hard_negatives_from']!r}"
+        )
+    minutes, threshold = f["hard_negative_minutes"], f["hard_negative_threshold"]
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise UsageError(f"--hard_negative_minutes must be > 0, got {minutes}")
+    if not 0.0 < threshold < 1.0:
+        raise UsageError(
+            f"--hard_negative_threshold must be in (0, 1), got {threshold}"
+        )
+    return dsets.HardNegatives(f["hard_negatives_from"], minutes, threshold)
+
+
+def _check_out(f: dict[str, Any], out: str) -> None:
+    """``--out`` is not a file, and ``--resume`` with ``--overwrite`` is refused."""
+    try:
+        outdir.check_out_path(out)
+        if f["resume"] and f.get("overwrite"):
+            outdir.check_no_previous_run(out, resume=True, overwrite=True)
+    except outdir.OutputExistsError as error:
+        raise UsageError(str(error)) from error
+
+
+def plan_run(f: dict[str, Any], start: float | None = None) -> RunPlan:
+    """Checks every flag (before anything is written) into a :class:`RunPlan`.
+
+    Raises:
+        UsageError: a flag value that cannot be used (names the flag and the value).
+    """
+    from lmuformer_keras.models import PRESETS, list_presets
+    from lmuformer_keras.training import datasets as dsets
+    from lmuformer_keras.training.pipeline import check_distillation
+
+    start = time.time() if start is None else start
+    dataset = f["dataset"]
+    preset = f["preset"] or dsets.default_preset(dataset, f["classes"])
+    if preset not in PRESETS:
+        raise UsageError(
+            f"--preset: unknown preset {preset!r}; available presets: {list_presets()}"
+        )
+    recipe = _recipe_from_flags(f)
     overrides = parse_overrides(f["override"])
     if f["spiking"] is not None:
         overrides["spiking"] = bool(f["spiking"])
@@ -434,298 +438,42 @@ def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
     teacher_path = f["teacher"]
     if teacher_path is not None and not os.path.isfile(teacher_path):
         raise UsageError(f"--teacher: no such file {teacher_path!r}")
-    hard = None
-    if f["hard_negatives_from"] is not None:
-        if not os.path.isfile(f["hard_negatives_from"]):
-            raise UsageError(
-                f"--hard_negatives_from: no such file {f['hard_negatives_from']!r}"
-            )
-        minutes, threshold = f["hard_negative_minutes"], f["hard_negative_threshold"]
-        if not (math.isfinite(minutes) and minutes > 0):
-            raise UsageError(f"--hard_negative_minutes must be > 0, got {minutes}")
-        if not 0.0 < threshold < 1.0:
-            raise UsageError(
-                f"--hard_negative_threshold must be in (0, 1), got {threshold}"
-            )
-        hard = dsets.HardNegatives(f["hard_negatives_from"], minutes, threshold)
+    hard = _hard_negatives_from_flags(f)
     out = f["out"] or os.path.join("runs", f"{dataset}-{preset}")
-    try:
-        outdir.check_out_path(out)
-        if f["resume"] and f.get("overwrite"):
-            outdir.check_no_previous_run(out, resume=True, overwrite=True)
-    except outdir.OutputExistsError as error:
-        raise UsageError(str(error)) from error
-    os.makedirs(out, exist_ok=True)
-    with outdir.RunLock(out):
-        return _train_and_evaluate(
-            f,
-            start=start,
-            preset=preset,
-            recipe=recipe,
-            overrides=overrides,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            teacher_path=teacher_path,
-            hard=hard,
-            out=out,
-        )
-
-
-def _train_and_evaluate(
-    f: dict[str, Any],
-    *,
-    start: float,
-    preset: str,
-    recipe: Recipe,
-    overrides: dict[str, Any],
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    teacher_path: str | None,
-    hard: Any,
-    out: str,
-) -> dict[str, Any]:
-    """:func:`run` once the flags are checked and ``out`` is locked."""
-    import keras
-
-    from lmuformer_keras.models import PRESETS
-    from lmuformer_keras.training import datasets as dsets
-    from lmuformer_keras.training import (
-        distribute,
-        evaluate,
-        plots,
-        streaming_eval,
-        trainer,
+    _check_out(f, out)
+    return RunPlan(
+        flags=f,
+        start=start,
+        preset=preset,
+        recipe=recipe,
+        overrides=overrides,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        teacher_path=teacher_path,
+        hard=hard,
+        out=out,
+        verbose=keras_verbose(f["verbose"]),
     )
 
-    dataset = f["dataset"]
-    backend = keras.backend.backend()
 
-    keras.utils.set_random_seed(f["seed"])
-    dist = distribute.setup_distribution(f["distribute"], batch_size)
-    try:
-        frontend = (PRESETS[preset].get("frontend") or {}).get("name")
-        ds = dsets.load_dataset(
-            dataset,
-            f["data_dir"],
-            f["classes"],
-            frontend=frontend,
-            seed=f["seed"],
-            exclude_engines=tuple(f.get("exclude_engines") or ()),
-            hard_negatives=hard,
-        )
-        ds = dsets.subset(ds, f["max_clips"], seed=f["seed"])
-        try:
-            model = trainer.build_model(
-                preset, ds, overrides, dtype_policy=f["dtype_policy"]
-            )
-        except ValueError as error:
-            raise UsageError(f"--override / --spiking: {error}") from error
-        train_clips = len(ds.x_train)
-        if batch_size > train_clips:
-            clamped = train_clips // dist["devices"] * dist["devices"]
-            if clamped < 1:
-                raise UsageError(
-                    f"--batch_size={batch_size}: the training set has {train_clips} "
-                    f"clips, fewer than the {dist['devices']} devices of "
-                    "--distribute=data_parallel"
-                )
-            print(
-                f"{PROG}: note: --batch_size={batch_size} exceeds the {train_clips} "
-                f"training clips; using --batch_size={clamped}",
-                flush=True,
-            )
-            batch_size = clamped
-        audio = dataset in dsets.AUDIO_DATASETS
-        augment = recipe.augments(audio, f["augment"])
-        teacher = None
-        if teacher_path is not None:
-            teacher = load_model_file(teacher_path, "--teacher")
-            try:
-                trainer.check_teacher(teacher, ds, teacher_path)
-            except ValueError as error:
-                raise UsageError(str(error)) from error
-        config = {
-            "preset": preset,
-            "overrides": overrides,
-            "dataset": dataset,
-            "classes": f["classes"] if audio else ds.num_classes,
-            "recipe": recipe.name,
-            "batch_size": batch_size,
-            "learning_rate": lr,
-            "seed": f["seed"],
-            "augment": augment,
-            "max_clips": f["max_clips"],
-            "exclude_engines": list(f.get("exclude_engines") or ()),
-            "distribute": f["distribute"],
-            "epochs": epochs,
-        }
-        if f["dtype_policy"] != "float32":  # absent in float32 runs' resume state
-            config["dtype_policy"] = f["dtype_policy"]
-        if hard is not None:
-            h = ds.summary["hard_negatives"]
-            print(
-                f"{PROG}: hard negatives: {h['hard_negatives']} windows added (of "
-                f"{h['false_alarm_runs']} false-alarm runs in {h['minutes']:.0f} min "
-                f"of keyword-free training streams, p >= {h['threshold']:g})"
-            )
-            config["hard_negatives"] = {  # counts: metrics.json's dataset summary
-                "model": os.path.abspath(hard.model_path),
-                "minutes": hard.minutes,
-                "threshold": hard.threshold,
-            }
-        if teacher_path is not None:
-            config["distill"] = {
-                "teacher": os.path.abspath(teacher_path),
-                "weight": f["distill_weight"],
-                "temperature": f["distill_temperature"],
-            }
-        print(
-            f"{PROG}: backend {backend}, preset {preset} {overrides or ''}, "
-            f"{trainer.trainable_params(model):,} trainable parameters, {ds}, "
-            f"recipe {recipe.name}, {epochs} epochs x batch {batch_size}, lr {lr:g}, "
-            f"augment {augment}, distribute {dist['mode']} ({dist['devices']} "
-            f"device(s)), dtype policy {f['dtype_policy']}, out {out}",
-            flush=True,
-        )
-        # Last check before anything is written into --out (the flags above are
-        # all checked first, so that their errors come first).
-        try:
-            outdir.check_no_previous_run(out, f["resume"], f.get("overwrite", False))
-        except outdir.OutputExistsError as error:
-            raise UsageError(str(error)) from error
-        if f.get("overwrite") and not f["resume"]:
-            removed = outdir.remove_previous_run(out, _RUN_OUTPUTS)
-            if removed:
-                print(
-                    f"{PROG}: --overwrite: removed {', '.join(removed)} from {out}",
-                    flush=True,
-                )
-        result = trainer.train(
-            model,
-            ds,
-            recipe,
-            out,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=lr,
-            seed=f["seed"],
-            augment=augment,
-            resume=f["resume"],
-            config=config,
-            verbose=f["verbose"],
-            teacher=teacher,
-            distill_weight=f["distill_weight"],
-            distill_temperature=f["distill_temperature"],
-        )
-    finally:
-        if dist["mode"] != "none":
-            distribute.clear_distribution()
+def run(flag_values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Runs training + evaluation with the parsed ``FLAGS``; returns the metrics.
 
-    # Evaluation on one device, with the best checkpoint.
-    best = keras.saving.load_model(os.path.join(out, trainer.MODEL_FILE))
-    frame_logits = evaluate.predict_frame_logits(best, ds.x_test, batch_size=256)
-    test = evaluate.evaluate_test(best, frame_logits, ds.y_test, recipe.loss_fn())
-    hop = (best.frontend or {}).get("frame_hop_ms")
-    stream = streaming_eval.streaming_evaluation(
-        best,
-        ds.x_test,
-        ds.y_test,
-        frame_logits,
-        streamed_clips=f["streaming_clips"],
-        tolerance=f["streaming_tolerance"],
-        frame_hop_ms=hop,
-    )
-    with open(os.path.join(out, STREAMING_JSON), "w", encoding="utf-8") as fh:
-        json.dump(stream, fh, indent=1)
-    title = f"{preset} on {ds.name} ({backend})"
-    plots.plot_streaming(stream, os.path.join(out, STREAMING_PNG), title=title)
-    plots.plot_curves(
-        result["history"],
-        os.path.join(out, CURVES_PNG),
-        title=title,
-        augmented=result["augmenter"] is not None,
-    )
-    clip_files = evaluate.write_export_clips(
-        out, ds, f["calibration_clips"], f["max_test_clips"], seed=f["seed"]
-    )
-    metrics = {
-        "test_accuracy": test["test_accuracy"],
-        "test_loss": test["test_loss"],
-        "trainable_params": trainer.trainable_params(best),
-        "test_clips": test["test_clips"],
-        "best_val_accuracy": result["best_val_accuracy"],
-        "best_epoch": result["best_epoch"],
-        "epochs_completed": result["epochs_completed"],
-        "resumed_from_epoch": result["initial_epoch"] if f["resume"] else None,
-        "train_seconds": result["seconds"],
-        "total_seconds": round(time.time() - start, 2),
-        "streaming": {
-            k: stream[k]
-            for k in (
-                "full_accuracy",
-                "frames_within_1_point",
-                "fraction_within_1_point",
-                "frames_at_paper_fraction",
-                "accuracy_at_paper_fraction",
-                "streamed_clips",
-                "max_abs_diff_streaming_vs_parallel",
-                "clips_over_tolerance",
-                "verified",
-            )
-        },
-        "per_class_accuracy": test["per_class_accuracy"],
-        "confusion_matrix": test["confusion_matrix"],
-        "config": {
-            "preset": preset,
-            "overrides": overrides,
-            "model": {
-                k: v
-                for k, v in best.get_config().items()
-                if k not in ("labels", "frontend", "trainable", "dtype")
-            },
-            "labels": best.labels,
-            "frontend": best.frontend,
-            "flags": f,
-            "backend": backend,
-            "distribution": dist,
-            "recipe": recipe.to_dict(),
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "learning_rate": lr,
-            "augmenter": result["augmenter"],
-            "distill": config.get("distill"),
-            "dataset": dsets.dataset_summary(ds),
-        },
-        "files": {
-            "model": trainer.MODEL_FILE,
-            "history": trainer.HISTORY_FILE,
-            "curves": CURVES_PNG,
-            "streaming_json": STREAMING_JSON,
-            "streaming_png": STREAMING_PNG,
-            "calibration": evaluate.CALIBRATION_FILE,
-            "test": evaluate.TEST_FILE,
-            "clips": clip_files,
-        },
-    }
-    with open(os.path.join(out, METRICS_FILE), "w", encoding="utf-8") as fh:
-        json.dump(metrics, fh, indent=1, default=str)
-    s = stream
-    print(
-        f"{PROG}: test accuracy {100 * metrics['test_accuracy']:.2f}% "
-        f"(loss {metrics['test_loss']:.4f}, {metrics['test_clips']} clips), best val "
-        f"{100 * metrics['best_val_accuracy']:.2f}% at epoch {metrics['best_epoch']}; "
-        f"streaming: within 1 point of {100 * s['full_accuracy']:.2f}% after "
-        f"{s['frames_within_1_point']}/{s['num_frames']} frames "
-        f"({100 * s['fraction_within_1_point']:.1f}%), "
-        f"{100 * s['accuracy_at_paper_fraction']:.2f}% after "
-        f"{s['frames_at_paper_fraction']}/{s['num_frames']}; results in "
-        f"{os.path.abspath(out)}",
-        flush=True,
-    )
-    streaming_eval.check_verified(stream)
-    return metrics
+    Every flag is checked before anything is written (:func:`plan_run`); ``--out``
+    is then locked for the run (:class:`~lmuformer_keras.training.outdir.RunLock`),
+    and a previous run in it is replaced only with ``--overwrite`` (or continued
+    with ``--resume``). The steps are in :mod:`lmuformer_keras.training.run_steps`.
+
+    Raises:
+        UsageError: a flag value that cannot be used (names the flag and the value).
+        lmuformer_keras.training.outdir.RunLockError: another run holds ``--out``.
+    """
+    start = time.time()
+    plan = plan_run(dict(flag_values or _flag_values()), start)
+    os.makedirs(plan.out, exist_ok=True)
+    with outdir.RunLock(plan.out):
+        return train_and_evaluate(plan)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -745,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"{PROG}: usage error: {error}", file=sys.stderr)
         return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()  # before TensorFlow is imported: no start-up lines
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     from lmuformer_keras.training.datasets import DatasetError
     from lmuformer_keras.training.distribute import DistributeError
