@@ -59,7 +59,7 @@ def child(args: argparse.Namespace) -> None:
             super().__init__(**kwargs)
             self.form = form
 
-        def _conv_form(self, static_length, training) -> str:
+        def _conv_form(self, static_length, training, projected=False) -> str:
             return self.form
 
     class MemoryProduct(keras.layers.Layer):

@@ -113,7 +113,7 @@ def test_cell_parallel_and_numpy_agree(length, memory_d, encoder, hidden):
     assert y_rnn.shape == y_np.shape
     np.testing.assert_allclose(y_rnn, y_np, atol=1e-5, rtol=0)
 
-    for mode in ("fft", "direct", "auto"):
+    for mode in ("fft", "direct", "chunked", "auto"):
         par = LMUParallel(
             **make_kwargs(memory_d, encoder, hidden),
             return_sequences=True,
@@ -143,7 +143,7 @@ def test_paper_size_order_256():
     w = rnn.get_weights()
     y_np = numpy_lmu(x, a, b, w[0], w[1], "relu")
     np.testing.assert_allclose(y_rnn, y_np, atol=1e-5, rtol=0)
-    for mode in ("fft", "direct"):
+    for mode in ("fft", "direct", "chunked"):
         par = LMUParallel(**kw, return_sequences=True, conv_mode=mode)
         par.build(x.shape)
         par.set_weights(w)
@@ -190,7 +190,7 @@ def test_any_sequence_length_unknown_at_build():
         import tensorflow as tf
 
         # A graph traced with an unknown time axis (the dynamic-length code path).
-        for mode in ("fft", "direct"):
+        for mode in ("fft", "direct", "chunked"):  # chunked: fft when T is unknown
             layer.conv_mode = mode
             fn = tf.function(
                 lambda v: layer(v), input_signature=[tf.TensorSpec((None, None, 3))]
@@ -268,7 +268,14 @@ FD_EPS, FD_RTOL, FD_ATOL = (1e-3, 2e-2, 2e-3) if TORCH else (1e-6, 1e-5, 1e-7)
 
 @pytest.mark.parametrize(
     "form,trainable_theta",
-    [("rnn", False), ("fft", False), ("direct", False), ("fft", True)],
+    [
+        ("rnn", False),
+        ("fft", False),
+        ("direct", False),
+        ("fft", True),
+        ("chunked", False),
+        ("chunked", True),
+    ],
 )
 def test_gradients_match_finite_differences(form, trainable_theta):
     with float64_enabled():
@@ -288,7 +295,9 @@ def test_gradients_match_finite_differences(form, trainable_theta):
                 LMUCell(**kw), return_sequences=True, dtype=FD_DTYPE
             )
         else:
-            layer = LMUParallel(**kw, return_sequences=True, conv_mode=form)
+            layer = LMUParallel(
+                **kw, return_sequences=True, conv_mode=form, chunk_length=4
+            )  # 9 steps: chunks of 3 (three chunks, two carried states).
         x = RNG.normal(size=(2, 9, 3)).astype(FD_DTYPE)
         layer.build(x.shape)
         weights = [np.asarray(w, dtype=FD_DTYPE) for w in layer.get_weights()]
@@ -416,6 +425,7 @@ def test_fit_delay_task():
         (dict(memory_d=0, order=4, theta=5.0), "memory_d=0"),
         (dict(memory_d=1, order=4, theta=5.0, discretizer="rk4"), "discretizer='rk4'"),
         (dict(memory_d=1, order=4, theta=5.0, conv_mode="fast"), "conv_mode='fast'"),
+        (dict(memory_d=1, order=4, theta=5.0, chunk_length=0), "chunk_length=0"),
         (
             dict(memory_d=1, order=4, theta=5.0, input_to_hidden=True),
             "input_to_hidden",
@@ -425,7 +435,7 @@ def test_fit_delay_task():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LMUParallel(**kwargs)
-    if "conv_mode" not in kwargs:
+    if "conv_mode" not in kwargs and "chunk_length" not in kwargs:
         with pytest.raises(ValueError, match=match):
             LMUCell(**kwargs)
 
@@ -488,16 +498,18 @@ def test_direct_runs_as_convolution_only_at_inference_where_faster():
         assert resolve_conv_mode("direct", 128, backend, training=False) == (
             "convolution"
         )
-        assert resolve_conv_mode("auto", 128, backend, training=None) == ("convolution")
+        assert resolve_conv_mode(
+            "auto", 128, backend, training=None, projected=True
+        ) == ("convolution")
         assert resolve_conv_mode("direct", 128, backend, training=True) == "direct"
         assert resolve_conv_mode("direct", None, backend) == "direct"  # T unknown
-        assert resolve_conv_mode("auto", 100_000, backend) == "fft"
+        assert resolve_conv_mode("auto", 100_000, backend, projected=True) == "fft"
     assert resolve_conv_mode("direct", 128, "jax", training=False) == "direct"
     assert resolve_conv_mode("fft", 128, "torch", training=False) == "fft"
 
 
 @pytest.mark.parametrize("order,units", [(16, 12), (2, 40)])  # folded; as written
-@pytest.mark.parametrize("conv_mode", ["direct", "fft"])
+@pytest.mark.parametrize("conv_mode", ["direct", "fft", "chunked"])
 @pytest.mark.parametrize("training", [False, True])
 def test_projected_memory_is_memory_times_kernel(order, units, conv_mode, training):
     layer = LMUParallel(
@@ -514,3 +526,131 @@ def test_projected_memory_is_memory_times_kernel(order, units, conv_mode, traini
     expected = keras.ops.convert_to_numpy(layer.memory(u, training)) @ w
     got = keras.ops.convert_to_numpy(layer.projected_memory(u, w, training))
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-5)
+
+
+# --- the chunked form -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("length", [1, 7, 32, 33, 100])
+@pytest.mark.parametrize("chunk_length", [1, 4, 32])
+@pytest.mark.parametrize("memory_d,hidden", [(1, False), (3, False), (2, True)])
+def test_chunked_matches_numpy_recurrence(length, chunk_length, memory_d, hidden):
+    # T a multiple of the chunk length and not (T = 7, 33, 100 with 4 or 32; the
+    # chunks are spread to ceil(T / ceil(T / C)) steps), one chunk (T <= C) and
+    # one step per chunk (C = 1: the chunk-level recurrence is the recurrence).
+    kw = make_kwargs(memory_d, True, hidden)
+    x = RNG.normal(size=(2, length, 3)).astype("float32")
+    layer = LMUParallel(
+        **kw, return_sequences=True, conv_mode="chunked", chunk_length=chunk_length
+    )
+    layer.build(x.shape)
+    w = layer.get_weights()
+    a, b = lmu_matrices(12, 20.0)
+    y_np = numpy_lmu(
+        x, a, b, w[0], w[1], "relu", (w[2], w[3]) if hidden else None, hidden
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer(x)), y_np, atol=1e-5, rtol=0
+    )
+    trainable = LMUParallel(
+        **make_kwargs(memory_d, True, hidden),
+        trainable_theta=True,
+        return_sequences=True,
+        conv_mode="chunked",
+        chunk_length=chunk_length,
+    )
+    trainable.build(x.shape)
+    trainable.set_weights(w[:2] + [np.array(20.0, "float32")] + w[2:])
+    # In-graph float32 discretization (as for the other forms with trainable theta).
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(trainable(x)), y_np, atol=1e-4, rtol=0
+    )
+
+
+def test_chunk_operators_in_graph_match_numpy():
+    from lmuformer_keras.layers import lmu_memory
+
+    a, b = lmu_matrices(6, 9.0)
+    for chunk in (1, 3, 8):
+        expected = lmu_memory.chunk_operators_np(a, b, chunk)
+        got = lmu_memory.chunk_operators(
+            keras.ops.convert_to_tensor(a, "float32"),
+            keras.ops.convert_to_tensor(b, "float32"),
+            chunk,
+        )
+        for e, g in zip(expected, got, strict=True):
+            np.testing.assert_allclose(
+                keras.ops.convert_to_numpy(g), e, atol=1e-5, rtol=1e-5
+            )
+
+
+def test_chunk_length_spreads_padding():
+    from lmuformer_keras.layers.lmu_memory import chunk_length_for
+
+    assert chunk_length_for(784, 32) == 32  # 25 chunks, 16 steps of padding
+    assert chunk_length_for(100, 32) == 25  # 4 chunks, none
+    assert chunk_length_for(20, 32) == 20  # one chunk
+    assert chunk_length_for(4096, 64) == 64
+    for length in range(1, 200):
+        for target in (1, 5, 32):
+            c = chunk_length_for(length, target)
+            chunks = -(-length // c)
+            assert c <= max(target, 1) and chunks * c - length < chunks
+
+
+@pytest.mark.parametrize("length", [1, 9, 40])
+@pytest.mark.parametrize("memory_d", [1, 3])
+def test_projected_chunked_is_chunked_times_kernel(length, memory_d):
+    from lmuformer_keras.layers import lmu_memory
+
+    a, b = lmu_matrices(8, 20.0)
+    u = RNG.normal(size=(2, length, memory_d)).astype("float32")
+    w = RNG.normal(size=(memory_d * 8, 5)).astype("float32")
+    for chunk in (1, 4, 16):
+        ops_ = [o.astype("float32") for o in lmu_memory.chunk_operators_np(a, b, chunk)]
+        m = keras.ops.convert_to_numpy(lmu_memory.causal_conv_chunked(u, *ops_))
+        y = lmu_memory.projected_causal_conv_chunked(u, *ops_, w)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(y),
+            m.reshape(2, length, -1) @ w,
+            atol=1e-4,
+            rtol=1e-5,
+            err_msg=f"chunk {chunk}",
+        )
+
+
+@pytest.mark.parametrize("memory_d,to_hidden", [(1, False), (2, True)])
+def test_dense_hidden_folded_into_chunked_memory(memory_d, to_hidden, monkeypatch):
+    # Batch 64 x 40 steps, order 4, chunks of 4: folding W_m into the chunk operator
+    # is fewer multiply-adds, so the layer takes that path (counted below).
+    from lmuformer_keras.layers import lmu_memory
+
+    calls = []
+    original = lmu_memory.projected_causal_conv_chunked
+
+    def counted(*args):
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(lmu_memory, "projected_causal_conv_chunked", counted)
+    kw = dict(
+        memory_d=memory_d,
+        order=4,
+        theta=9.0,
+        use_bias=True,
+        encoder_activation="relu",
+        hidden_cell=keras.layers.Dense(3, activation="relu"),
+        input_to_hidden=to_hidden,
+    )
+    x = RNG.normal(size=(64, 40, 3)).astype("float32")
+    layer = LMUParallel(
+        **kw, return_sequences=True, conv_mode="chunked", chunk_length=4
+    )
+    layer.build(x.shape)
+    w = layer.get_weights()
+    a, b = lmu_matrices(4, 9.0)
+    expected = numpy_lmu(x, a, b, w[0], w[1], "relu", (w[2], w[3]), to_hidden)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer(x)), expected, atol=1e-5, rtol=0
+    )
+    assert calls, "the Dense hidden layer was not folded"

@@ -14,6 +14,12 @@ Toeplitz matrix product, O(T^2), the form an int8 runtime can take).
 ``causal_conv_convolution`` computes the direct form's sum with the backend's
 convolution op (``resolve_conv_mode`` picks it at inference where it is faster).
 
+``causal_conv_chunked`` splits the sequence into chunks of ``C`` steps: inside a
+chunk the memory is a ``C``-tap Toeplitz product, and the memory entering each chunk
+is carried by ``A^C`` (``T / C`` sequential steps instead of ``T``); the intra-chunk
+products and the carried states' responses are one matrix product (see
+:func:`chunk_operators_np`).
+
 When the memories only feed a product ``m_t @ W``, the product folds into the impulse
 response (``projected_impulse_response``) and ``projected_causal_conv_fft`` /
 ``_direct`` / ``_convolution`` give ``m_t @ W`` without forming ``m_t``.
@@ -23,17 +29,37 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from keras import ops
 
 from lmuformer_keras import backend_utils
 
-CONV_MODES = ("auto", "fft", "direct")
+CONV_MODES = ("auto", "fft", "direct", "chunked")
 
 # Crossover lengths for conv_mode="auto": the direct (Toeplitz) form is used up to and
 # including this sequence length, the FFT form above it. Measured on the project's
 # 2-core CPU machine with `python benchmarks/lmu_speed.py --crossover` (forward +
 # backward, batch 32, order 256, memory_d 1); see BUILD.md.
 AUTO_DIRECT_MAX_LENGTH = {"tensorflow": 512, "jax": 896, "torch": 640}
+
+# conv_mode="auto" for the memory itself (LMUParallel.memory): per backend, the
+# first (max length, form) entry with T <= max length (None: any length). Measured
+# with `python benchmarks/lmu_speed.py --crossover` (forward + backward, batch 32,
+# order 256, memory_d 1); see docs/benchmarks.md.
+# The direct form costs about T multiply-adds per step and memory, the chunked one
+# C + order, the FFT form O(log T), but FFT ran slower than the faster of the other
+# two at every length measured on these CPUs (32-4096).
+AUTO_MEMORY_FORMS = {
+    "tensorflow": ((256, "direct"), (None, "chunked")),
+    "jax": ((192, "direct"), (None, "chunked")),
+    "torch": ((256, "direct"), (None, "chunked")),
+    "default": ((256, "direct"), (None, "chunked")),
+}
+
+# Target chunk length of conv_mode="chunked" per backend (chunk_length_for spreads
+# T over ceil(T / target) chunks). `benchmarks/lmu_speed.py --chunks` did not
+# separate 16-128 consistently on the loaded machine (docs/benchmarks.md).
+CHUNK_LENGTH = {"tensorflow": 32, "jax": 32, "torch": 32}
 
 # Backends on which, at inference, the direct form runs as the backend's convolution
 # op (kernel: the flipped impulse response, T taps) instead of gathering the Toeplitz
@@ -253,22 +279,213 @@ def projected_causal_conv_convolution(u, g_reversed):
     return backend_utils.conv1d(u, kernel, length - 1)
 
 
-def resolve_conv_mode(
-    conv_mode: str, length, backend: str, training: bool | None = False
-) -> str:
-    """The form that computes the memory: ``"fft"``, ``"direct"`` or ``"convolution"``.
+def chunk_length_for(length: int, target: int) -> int:
+    """Chunk length for ``conv_mode="chunked"``: ``ceil(T / ceil(T / target))``.
 
-    ``conv_mode="auto"`` picks ``"fft"`` or ``"direct"`` by length (measured
-    table). ``"direct"`` runs as ``"convolution"`` (the same O(T^2) sum by the
-    backend's convolution op) at inference on the backends in
+    As many chunks as chunks of ``target`` steps would need, spread evenly, so the
+    zero padding at the end is under one step per chunk (``T <= target``: one
+    chunk, the whole sequence).
+    """
+    chunks = -(-length // max(1, target))
+    return -(-length // chunks)
+
+
+def chunk_operators_np(a, b, chunk: int):
+    """Constant operators of :func:`causal_conv_chunked` (NumPy float64).
+
+    For the memory ``m_{nC+i} = A^{i+1} s_n + sum_{k<=i} H[i-k] u_{nC+k}``
+    (``0 <= i < C``) of chunk ``n`` with entering state ``s_n = m_{nC-1}``
+    (``s_0 = 0``):
+
+    - ``operator`` ``(C + order, C * order)``: rows ``k < C`` hold the
+      intra-chunk Toeplitz taps ``G[k, i] = H[i - k]`` (0 for ``i < k``), rows
+      ``C + j`` the carried responses ``P[j, i] = (A^{i+1})[:, j]``, so that the
+      chunk's ``C`` memories are ``[u_chunk ; s_n] @ operator``;
+    - ``h_end`` ``(C, order)``: ``H[C - 1 - k]``, the chunk's inputs' share of
+      its last memory, ``e_n = u_chunk @ h_end``;
+    - ``a_chunk_t`` ``(order, order)``: ``(A^C)^T``, so that
+      ``s_{n+1} = s_n @ (A^C)^T + e_n``.
+
+    Args:
+        a: ``(order, order)`` discrete state matrix.
+        b: ``(order,)`` discrete input vector.
+        chunk: Chunk length ``C``.
+
+    Returns:
+        ``(operator, h_end, a_chunk_t)`` float64 arrays.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    order = b.shape[0]
+    powers = np.empty((chunk + 1, order, order))  # A^0 .. A^C
+    powers[0] = np.eye(order)
+    for k in range(1, chunk + 1):
+        powers[k] = a @ powers[k - 1]
+    h = powers[:chunk] @ b  # (C, order): H[k] = A^k B
+    lag = np.arange(chunk)[None, :] - np.arange(chunk)[:, None]  # [k, i]: i - k
+    taps = np.where((lag >= 0)[..., None], h[np.maximum(lag, 0)], 0.0)
+    carry = np.transpose(powers[1:], (2, 0, 1))  # [j, i, r] = A^{i+1}[r, j]
+    operator = np.concatenate(
+        [taps.reshape(chunk, chunk * order), carry.reshape(order, chunk * order)]
+    )
+    return operator, h[::-1].copy(), powers[chunk].T.copy()
+
+
+def chunk_operators(a, b, chunk: int):
+    """:func:`chunk_operators_np` in ``keras.ops`` (differentiable in ``A``, ``B``;
+    for a trainable theta). ``A^1 .. A^C`` by doubling: log2(C) batched products."""
+    order = b.shape[0]
+    powers = a[None]  # A^1 .. A^n
+    while powers.shape[0] < chunk:
+        n = powers.shape[0]
+        more = ops.matmul(powers[: min(n, chunk - n)], powers[n - 1])
+        powers = ops.concatenate([powers, more], axis=0)
+    eye = ops.eye(order, dtype=a.dtype)[None]
+    h = ops.matmul(ops.concatenate([eye, powers[:-1]], 0), b[:, None])[..., 0]
+    lag = np.arange(chunk)[None, :] - np.arange(chunk)[:, None]
+    mask = ops.convert_to_tensor((lag >= 0)[..., None], dtype=a.dtype)
+    taps = ops.take(h, np.maximum(lag, 0).reshape(-1), axis=0)
+    taps = ops.reshape(taps, (chunk, chunk, order)) * mask
+    carry = ops.transpose(powers, (2, 0, 1))
+    operator = ops.concatenate(
+        [
+            ops.reshape(taps, (chunk, chunk * order)),
+            ops.reshape(carry, (order, chunk * order)),
+        ],
+        axis=0,
+    )
+    return operator, ops.flip(h, axis=0), ops.transpose(powers[-1])
+
+
+def _chunk_rows(u, h_end, a_chunk_t):
+    """``[u_chunk_n ; s_n]`` for every row ``(b, d)`` and chunk ``n`` of
+    :func:`causal_conv_chunked`: ``(batch * D, N, C + order)``, or the chunks
+    alone ``(batch * D, 1, C)`` when there is one chunk (no state enters it)."""
+    length, d = u.shape[1], u.shape[2]
+    chunk = h_end.shape[0]
+    n = -(-length // chunk)
+    x = u if d == 1 else ops.transpose(u, (0, 2, 1))  # (B, T, 1) or (B, D, T)
+    x = ops.reshape(x, (-1, length))  # rows: (b, d)
+    if n * chunk > length:
+        x = ops.pad(x, [[0, 0], [0, n * chunk - length]])
+    x = ops.reshape(x, (-1, n, chunk))  # (B * D, N, C)
+    if n == 1:
+        return x
+    # e_n of every chunk but the last, (B * D, order) each; one unstack (not N
+    # slices, each of whose gradients would be a zero-filled (B * D, N, order)).
+    ends = ops.unstack(backend_utils.matmul(x[:, :-1], h_end), axis=1)
+    s = ends[0]
+    states = [ops.zeros_like(s), s]
+    for e in ends[1:]:  # s_{j+1} = s_j (A^C)^T + e_j
+        s = ops.matmul(s, a_chunk_t) + e
+        states.append(s)
+    return ops.concatenate([x, ops.stack(states, axis=1)], axis=-1)
+
+
+def causal_conv_chunked(u, operator, h_end, a_chunk_t):
+    """Causal convolution in chunks: ``T / C`` sequential steps, each a GEMM.
+
+    With the sequence cut into ``N = ceil(T / C)`` chunks (zeros appended), the
+    state entering chunk ``n`` follows the chunk-level recurrence
+
+        s_0 = 0,   s_{n+1} = A^C s_n + sum_{k<C} H[C-1-k] u_{nC+k},
+
+    and the chunk's memories are, all ``N`` chunks and ``C`` steps at once,
+
+        m_{nC+i} = sum_{k<=i} H[i-k] u_{nC+k} + A^{i+1} s_n
+                 = ([u_chunk_n ; s_n] @ operator)[i],
+
+    one ``(batch * D * N, C + order) @ (C + order, C * order)`` product. Work:
+    ``(C + order) * order`` multiply-adds per step and memory (the RNN: ``order^2``
+    in ``T`` dependent steps), plus ``N`` dependent ``(batch * D, order)``
+    products.
+
+    Args:
+        u: ``(batch, T, D)`` encoded input, ``T`` static.
+        operator, h_end, a_chunk_t: :func:`chunk_operators_np` (or
+            :func:`chunk_operators`) for the chunk length ``C``, of ``u``'s dtype.
+
+    Returns:
+        ``(batch, T, D, order)``: ``m[b, t, d] = sum_{k<=t} H[t - k] u[b, k, d]``.
+    """
+    length, d = u.shape[1], u.shape[2]
+    order = a_chunk_t.shape[0]
+    batch = ops.shape(u)[0]
+    z = _chunk_rows(u, h_end, a_chunk_t)
+    m = backend_utils.matmul(z, operator[: z.shape[-1]])  # (B * D, N, C * order)
+    m = ops.reshape(m, (-1, m.shape[1] * h_end.shape[0], order))[:, :length]
+    if d == 1:
+        return ops.reshape(m, (batch, length, 1, order))
+    return ops.transpose(ops.reshape(m, (batch, d, length, order)), (0, 2, 1, 3))
+
+
+def projected_causal_conv_chunked(u, operator, h_end, a_chunk_t, kernel):
+    """``causal_conv_chunked(u) @ kernel`` without forming the memories.
+
+    The chunk's memories are ``[u_chunk ; s_n] @ operator``, so their product with
+    ``W`` (``(D * order, units)``, row blocks ``W_d``) is
+    ``sum_d [u_chunk ; s_n]_d @ (operator W_d)``: one
+    ``(batch * N, D * (C + order)) @ (D * (C + order), C * units)`` product, after
+    ``(C + order) * C * order * units`` multiply-adds per call (independent of the
+    batch) for ``operator W_d``.
+
+    Args:
+        u: ``(batch, T, D)`` encoded input, ``T`` static.
+        operator, h_end, a_chunk_t: As for :func:`causal_conv_chunked`.
+        kernel: ``(D * order, units)``.
+
+    Returns:
+        ``(batch, T, units)``.
+    """
+    length, d = u.shape[1], u.shape[2]
+    chunk, order = h_end.shape[0], a_chunk_t.shape[0]
+    units = kernel.shape[-1]
+    z = _chunk_rows(u, h_end, a_chunk_t)  # (B * D, N, R)
+    rows, n = z.shape[-1], z.shape[1]
+    op = ops.reshape(operator[:rows], (rows * chunk, order))
+    if d == 1:
+        folded = ops.reshape(backend_utils.matmul(op, kernel), (rows, chunk * units))
+    else:
+        blocks = ops.reshape(kernel, (d, order, units))
+        folded = ops.matmul(op[None], blocks)  # (D, R * C, units)
+        folded = ops.reshape(folded, (d * rows, chunk * units))
+        z = ops.reshape(z, (-1, d, n, rows))
+        z = ops.reshape(ops.transpose(z, (0, 2, 1, 3)), (-1, n, d * rows))
+    y = backend_utils.matmul(z, folded)  # (B, N, C * units)
+    return ops.reshape(y, (-1, n * chunk, units))[:, :length]
+
+
+def resolve_conv_mode(
+    conv_mode: str,
+    length,
+    backend: str,
+    training: bool | None = False,
+    projected: bool = False,
+) -> str:
+    """The form that computes the memory: ``"fft"``, ``"direct"``, ``"chunked"`` or
+    ``"convolution"``.
+
+    ``conv_mode="auto"`` picks by length from the measured table
+    ``AUTO_MEMORY_FORMS`` for the memory itself, and between ``"direct"`` and
+    ``"fft"`` (``AUTO_DIRECT_MAX_LENGTH``) for its projection
+    (``projected=True``, :meth:`LMUParallel.projected_memory`). The forms that
+    need a static ``T`` (``"chunked"``, ``"convolution"``) give way to ``"fft"``
+    (also when ``"chunked"`` is asked for) when ``T``
+    is unknown at trace time. ``"direct"`` runs as ``"convolution"`` (the same
+    O(T^2) sum by the backend's convolution op) at inference on the backends in
     ``DIRECT_AS_CONVOLUTION_AT_INFERENCE`` when ``T`` is static.
     """
     if conv_mode == "auto":
         if not isinstance(length, int):
             return "fft"
-        conv_mode = (
-            "direct" if length <= AUTO_DIRECT_MAX_LENGTH.get(backend, 64) else "fft"
-        )
+        if projected:
+            direct = length <= AUTO_DIRECT_MAX_LENGTH.get(backend, 64)
+            conv_mode = "direct" if direct else "fft"
+        else:
+            table = AUTO_MEMORY_FORMS.get(backend, AUTO_MEMORY_FORMS["default"])
+            conv_mode = next(f for t, f in table if t is None or length <= t)
+    if conv_mode == "chunked" and not isinstance(length, int):
+        return "fft"
     if (
         conv_mode == "direct"
         and not training
