@@ -64,7 +64,7 @@ _EXPORTS: dict[str, str] = {
 
 KERAS_MODULES = (
     "lmuformer_keras.layers",
-    "lmuformer_keras.models",
+    "lmuformer_keras.models.lmuformer",  # and the model blocks it imports
     "lmuformer_keras.streaming",
 )
 """The modules whose import registers every Keras-serializable class of the package."""

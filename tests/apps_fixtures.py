@@ -366,32 +366,25 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def ensure_apps_importable() -> str:
-    """Makes ``lmuformer_apps`` importable; returns a ``PYTHONPATH`` for subprocesses.
+    """Checks that ``lmuformer_apps`` imports; returns a subprocess ``PYTHONPATH``.
 
-    Until ``pyproject.toml`` maps ``apps/`` to the package ``lmuformer_apps``, a symlink
-    ``<tmp>/lmuformer_apps -> <repo>/apps`` is made outside the repository and put on
-    ``sys.path``.
+    The package is ``apps/`` as installed by ``pip install -e ".[dev]"`` (the
+    ``package-dir`` mapping of ``pyproject.toml``); nothing is registered by hand. The
+    returned path puts the repository root ahead of the caller's ``PYTHONPATH``.
+
+    Raises:
+        RuntimeError: the project is not installed (with the command to run).
     """
     import importlib
-    import sys
 
-    paths = [REPO]
     try:
         importlib.import_module("lmuformer_apps")
-        for entry in sys.path:  # a folder holding it (e.g. a symlink), if any
-            if entry and os.path.isdir(os.path.join(entry, "lmuformer_apps")):
-                paths.insert(0, entry)
-                break
-    except ImportError:
-        root = tempfile.mkdtemp(prefix="lmuformer_apps_path_")
-        atexit.register(shutil.rmtree, root, True)
-        os.symlink(os.path.join(REPO, "apps"), os.path.join(root, "lmuformer_apps"))
-        sys.path.insert(0, root)
-        importlib.invalidate_caches()
-        paths.insert(0, root)
-    return os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep
-    )
+    except ModuleNotFoundError as error:
+        raise RuntimeError(
+            f"the apps tests need the project installed: run `pip install -e "
+            f'".[dev]"` from the repository root ({REPO}) ({error})'
+        ) from error
+    return os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
 
 
 def standin_export_dir(quantization: str = "int8") -> str:

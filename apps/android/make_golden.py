@@ -28,8 +28,6 @@ Run ``javac`` + JUnit with ``-Dkws.golden=DIR`` (see ``tests/test_apps_android.p
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import os
 import sys
@@ -37,23 +35,19 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-APPS = os.path.dirname(HERE)
+REPO = os.path.dirname(os.path.dirname(HERE))
+PROJECT_PACKAGES = ("lmuformer_apps", "lmuformer_keras")
+"""This project's packages: without them, a one-line hint to install it."""
 
-
-def _import_apps():
-    """``lmuformer_apps.kws_stream``, registering ``apps/`` as the package if needed."""
-    try:
-        return importlib.import_module("lmuformer_apps.kws_stream")
-    except ImportError:
-        spec = importlib.util.spec_from_file_location(
-            "lmuformer_apps",
-            os.path.join(APPS, "__init__.py"),
-            submodule_search_locations=[APPS],
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["lmuformer_apps"] = module
-        spec.loader.exec_module(module)
-        return importlib.import_module("lmuformer_apps.kws_stream")
+try:
+    from lmuformer_apps import kws_stream
+except ModuleNotFoundError as error:  # only the project itself, not a dependency
+    if (error.name or "").partition(".")[0] not in PROJECT_PACKAGES:
+        raise
+    sys.exit(
+        f"make_golden.py: {error.name} is not installed; run `pip install -e .` "
+        f"from the repository root ({REPO})"
+    )
 
 
 def _values(a) -> list:
@@ -172,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream_wav", default=None)
     args = parser.parse_args(argv)
 
-    kws = _import_apps()
+    kws = kws_stream
     os.makedirs(args.out_dir, exist_ok=True)
     metadata = kws.load_metadata(args.model_dir)  # version 1 is upgraded
     metadata.save(os.path.join(args.out_dir, "metadata.json"))  # as version 2

@@ -24,7 +24,6 @@ float32 round trips).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -33,22 +32,26 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+PROJECT_PACKAGES = ("lmuformer_apps", "lmuformer_keras")
+"""This project's packages: without them, a one-line hint to install it."""
+
+try:
+    from lmuformer_apps.kws_stream import smoothing
+    from lmuformer_keras.contract import ExportMetadata, MetadataError
+    from lmuformer_keras.features import get_frontend
+except ModuleNotFoundError as error:  # only the project itself, not a dependency
+    if (error.name or "").partition(".")[0] not in PROJECT_PACKAGES:
+        raise
+    sys.exit(
+        f"gen_params.py: {error.name} is not installed; run `pip install -e .` "
+        f"from the repository root ({REPO})"
+    )
+
 PARAMS_HEADER = "micro40_params.h"
 SETTINGS_HEADER = "model_settings.h"
 C_DTYPES = {"int8": ("int8_t", 1), "int16": ("int16_t", 2), "float32": ("float", 4)}
 DTYPE_CODES = {"int8": 1, "int16": 2, "float32": 3}
-
-
-def _smoothing_module():
-    """``apps/kws_stream/smoothing.py`` loaded by path (stdlib + NumPy only)."""
-    name = "_lmuformer_apps_kws_smoothing"
-    if name not in sys.modules:
-        path = os.path.join(os.path.dirname(HERE), "kws_stream", "smoothing.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def cfloat(value: float) -> str:
@@ -181,9 +184,6 @@ def settings_header(metadata) -> str:
         MetadataError: a bad metadata field (named).
         ValueError: a dtype the MCU app does not support, or no frontend (no hop).
     """
-    from lmuformer_keras.contract import ExportMetadata
-
-    smoothing = _smoothing_module()
     if not isinstance(metadata, ExportMetadata):
         metadata = ExportMetadata.from_json(metadata)
     labels = metadata.class_labels
@@ -317,9 +317,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out_dir", default=HERE, help="where to write the headers")
     parser.add_argument("--check", action="store_true", help="compare, do not write")
     args = parser.parse_args(argv)
-
-    from lmuformer_keras.contract import ExportMetadata, MetadataError
-    from lmuformer_keras.features import get_frontend
 
     texts = {}
     if args.metadata:

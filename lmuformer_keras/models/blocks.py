@@ -55,8 +55,8 @@ def per_frame(fn, x):
     BatchNormalization, whose training statistics run over all batch x time rows
     either way): the same math as on ``(batch, time, channels)``. On rows, XLA
     computes the weight gradients of the per-frame layers without transposing
-    copies of the ``(batch, time, hidden)`` activations: the paper presets train
-    about 15% faster on JAX (``benchmarks/per_frame_layout.py``).
+    copies of the ``(batch, time, hidden)`` activations, so the paper presets
+    train faster on JAX (figures: ``docs/code_figures.md``).
 
     Args:
         fn: Function of ``(rows, channels_in)`` to ``(rows, channels_out)``.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import keras
@@ -10,6 +11,7 @@ from lmuformer_keras.models.blocks import StateSpec
 from lmuformer_keras.models.channel_mixer import ChannelMixer
 from lmuformer_keras.models.classifier_head import ClassifierHead
 from lmuformer_keras.models.patch_embedding import PatchEmbedding
+from lmuformer_keras.models.presets import preset_config
 from lmuformer_keras.models.token_mixer import LMUTokenMixer
 
 
@@ -340,11 +342,23 @@ class LMUFormer(keras.Model):
     def from_preset(cls, name: str, **overrides: Any) -> LMUFormer:
         """A model from a named preset; ``overrides`` replace any preset argument.
 
-        See :data:`lmuformer_keras.models.presets.PRESETS`.
-        """
-        from lmuformer_keras.models.presets import preset_config
+        The presets are plain data (:data:`lmuformer_keras.models.presets.PRESETS`,
+        completed by :func:`~lmuformer_keras.models.presets.preset_config`).
 
-        model = cls(**preset_config(name, **overrides))
+        Raises:
+            ValueError: Unknown preset name, or an override that is not an
+                argument of the constructor.
+        """
+        config = preset_config(name, **overrides)
+        allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs"}
+        allowed |= {"name", "dtype"}
+        unknown = sorted(set(overrides) - allowed)
+        if unknown:
+            raise ValueError(
+                f"Unknown override(s) {unknown} for preset {name!r}; LMUFormer "
+                f"arguments are: {sorted(allowed)}"
+            )
+        model = cls(**config)
         model.build((None, model.num_frames, model.num_features))
         return model
 

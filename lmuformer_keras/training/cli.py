@@ -21,9 +21,8 @@ dataset's natural one (``lmuformer_tiny_kws`` for 12 keyword classes,
 
 ``--dtype_policy=mixed_bfloat16`` trains with bfloat16 compute and float32 variables
 (Keras mixed precision; the LIF membranes integrate in float32). On a CPU with
-AVX512-BF16 the paper presets' training steps were 1.5-1.9x (plain) and 1.15-1.3x
-(spiking) faster on TensorFlow and torch, and 1.06-1.16x on JAX's CPU backend
-(``docs/benchmarks.md``); accuracy stayed within seed spread
+AVX512-BF16 the paper presets' training steps are faster on every backend
+(figures: ``docs/code_figures.md``); accuracy stayed within seed spread
 (``benchmarks/mixed_precision_accuracy.py``).
 Validation during training runs in bfloat16; the saved model, the test accuracy,
 streaming evaluation and export are float32.
