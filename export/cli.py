@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     except (flags.Error, OutputDirError) as error:
         print(f"{PROG}: usage error: {error}", file=sys.stderr)
         return 2
-    quiet_tensorflow()  # before TensorFlow is imported: no start-up lines
+    quiet_tensorflow(import_now=True)  # no TensorFlow start-up lines
     if _needs_reexec():
         env = dict(os.environ, KERAS_BACKEND="tensorflow")
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)

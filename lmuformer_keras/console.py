@@ -43,6 +43,7 @@ NOISE_LINES = (
     r"^WARNING: All log messages before absl::InitializeLog\(\) is called",
     r"^I0000 00:00:",
     r"^W0000 00:00:",
+    r"^To enable the following instructions: .* rebuild TensorFlow",
 )
 # Python warnings every export gives, for reasons the export handles.
 NOISE_WARNINGS = (
@@ -89,13 +90,25 @@ def _install_absl_filter() -> None:
         absl_logger.addFilter(_AbslNoiseFilter())
 
 
-def quiet_tensorflow() -> None:
+def quiet_tensorflow(import_now: bool = False) -> None:
     """Silences TensorFlow/absl start-up lines and the converter's routine warnings.
 
     Safe to call more than once and before or after TensorFlow is imported (the
     C++ log level only takes effect when set before the import).
+
+    Args:
+        import_now: import TensorFlow here, inside :func:`filtered_stderr`, if it is
+            installed and not imported yet. TensorFlow 2.18+ writes its "oneDNN
+            custom operations are on" line (and absl's "All log messages before
+            absl::InitializeLog()" line) at import whatever ``TF_CPP_MIN_LOG_LEVEL``
+            says; only filtering the descriptor during the import drops them. For
+            the commands that import TensorFlow anyway (training: Keras' data
+            adapters; export: the converter).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if import_now and "tensorflow" not in sys.modules:
+        with filtered_stderr(), contextlib.suppress(ImportError):
+            import tensorflow  # noqa: F401
     for pattern in NOISE_WARNINGS:
         warnings.filterwarnings("ignore", message=f".*{pattern}")
     _install_absl_filter()

@@ -1,10 +1,12 @@
 """Keyword detection on long streams with the trained model (``apps/pretrained``).
 
 ``apps/pretrained/tiny_kws_synthetic`` is an int8 LMUFormer ``tiny_kws`` export
-trained on the synthetic espeak-ng keywords. :mod:`lmuformer_apps.kws_stream.evaluate`
+trained on the synthetic keywords of every engine (espeak-ng, flite, festival, Piper),
+with its detection smoothing (980 ms, 0.98) chosen on espeak-ng validation voices and
+written into its metadata. :mod:`lmuformer_apps.kws_stream.evaluate`
 builds a long stream of keywords spoken by held-out voices (gaps and continuous noise
 between them) and a noise-only stream; :class:`KWSStream` with the default smoothing
-must detect at least 90 % of the keywords within 0.5 s of their end, with at most one
+must detect at least 80 % of the keywords within 0.5 s of their end, with at most one
 false detection per minute of noise. The streams are rendered in a fresh process, so
 the figures are the same in every run (measured: see the asserts' comments).
 """
@@ -43,10 +45,8 @@ def voices():
 
 @pytest.fixture(scope="module")
 def keywords(voices):
-    # without speaker / channel variety: the conditions the shipped model (espeak-ng,
-    # no channel variety) was trained and measured under. With the variety the
-    # evaluation now renders by default, it found 48 / 60 (80 %) here: the
-    # keyword-spotting robustness issue (#21) retrains it.
+    # without speaker / channel variety: clean held-out espeak-ng voices. (The
+    # engine-by-engine figures with channel variety: docs/kws_robustness.md.)
     return ev.keyword_stream(ev.KEYWORDS, voices, seed=SEED, channel=False)
 
 
@@ -94,14 +94,16 @@ def test_keywords_detected_at_the_right_time(stream, keywords):
     )
     print(json.dumps({k: result[k] for k in ("hits", "misses", "false_detections")}))
     print("missed", result["missed"], "false", result["false"], result["latency_s"])
-    # measured: 59 / 60 (recall 0.983), median latency -0.1 s (before the word's end)
+    # measured: 51 / 60 (recall 0.85; 3 of 6 "off" missed), median latency -0.1 s
+    # (before the word's end). The espeak-ng-only model found 59 / 60 here, at 15
+    # false detections per minute of non-keyword speech against this model's 0.2.
     assert result["keywords"] == 60
-    assert result["recall"] >= 0.90, result["missed"]
-    assert all(c["hits"] >= 4 for c in result["per_word"].values()), result["per_word"]
+    assert result["recall"] >= 0.80, result["missed"]
+    assert all(c["hits"] >= 3 for c in result["per_word"].values()), result["per_word"]
     assert -0.5 < result["latency_s"]["median"] < 0.3
     # false detections while keywords are spoken (mostly a word's end read as another
-    # word, e.g. "up" after "stop"): measured 12 in 2 min (6.1 / min); 5.4-6.0 / min
-    # with all 24 held-out voices (seeds 0, 10, 11)
+    # word, e.g. "up" after "stop"): measured 5 in 2 min (2.5 / min); the
+    # espeak-ng-only model gave 12 (6.1 / min)
     assert result["false_per_minute"] <= 10.0, result["false"]
 
 
@@ -200,7 +202,12 @@ def test_cli_writes_report(tmp_path, capsys):
     kw = report["keyword_stream"]
     assert kw["keywords"] == 20 and kw["recall"] >= 0.8
     assert kw["channel"] is False
-    assert report["smoothing"]["detection_threshold"] == 0.95
+    with open(os.path.join(MODEL_DIR, "metadata.json")) as f:
+        shipped = json.load(f)
+    assert (
+        report["smoothing"]["detection_threshold"]
+        == (shipped["smoothing"]["detection_threshold"])
+    )
     assert report["noise_stream"]["minutes"] == pytest.approx(0.5)
     assert sorted(os.listdir(tmp_path / "wavs")) == [
         "keywords.json",
@@ -243,8 +250,8 @@ def test_thirty_minute_keyword_stream_keeps_detecting(stream, keywords):
         shifted = [(d.label, d.time_ms / 1000.0 - offset) for d in found]
         r = ev.score_detections(shifted, events, duration_s=period_s)
         recalls.append(r["recall"])
-    # measured: the same recall in every repetition; no state pinned at the rails
-    assert min(recalls) >= 0.90, recalls
+    # measured: 0.85-0.87 in every repetition; no state pinned at the rails
+    assert min(recalls) >= 0.80, recalls
     assert max(recalls) - min(recalls) <= 0.05, recalls
     assert max(saturated) < 0.5, saturated
     scores = [d.score for found in per_rep for d in found]
@@ -287,6 +294,9 @@ def test_engine_evaluation_cli(tmp_path, capsys):
     assert "unknown text-to-speech engine 'nope'" in capsys.readouterr().err
 
 
+_DROP = object()  # _model_copy: a copy without a smoothing record
+
+
 def _model_copy(tmp_path, smoothing=None):
     import shutil
 
@@ -295,6 +305,8 @@ def _model_copy(tmp_path, smoothing=None):
     if smoothing is not None:
         meta = json.loads((out / "metadata.json").read_text())
         meta["smoothing"] = smoothing
+        if smoothing is _DROP:
+            del meta["smoothing"]
         (out / "metadata.json").write_text(json.dumps(meta))
     return str(out)
 
@@ -302,7 +314,9 @@ def _model_copy(tmp_path, smoothing=None):
 def test_metadata_smoothing_is_the_apps_default(tmp_path):
     from lmuformer_apps.kws_stream.runner import MetadataError
 
-    plain = KWSStream.from_dir(_model_copy(tmp_path / "a")).smoother
+    shipped = KWSStream.from_dir(MODEL_DIR).smoother
+    assert (shipped.average_window_ms, shipped.detection_threshold) == (980.0, 0.98)
+    plain = KWSStream.from_dir(_model_copy(tmp_path / "a", smoothing=_DROP)).smoother
     assert plain.average_window_ms == 700.0 and plain.detection_threshold == 0.95
     tuned = _model_copy(tmp_path / "b", {"average_window_ms": 300,
                                          "detection_threshold": 0.7})  # fmt: skip

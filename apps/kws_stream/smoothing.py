@@ -34,7 +34,9 @@ top label does not reset it (so one utterance whose average dips under silence a
 back is not reported twice). A different label may still be reported at once, so two
 different words in quick succession are both found.
 
-Defaults, for a 20 ms hop (``micro40``), measured with
+Defaults (used where a model's metadata has no ``smoothing`` record; the shipped
+model's own, 980 ms / 0.98, was chosen by ``tune_smoothing``), for a 20 ms hop
+(``micro40``), measured on the espeak-ng-only model shipped before with
 ``python -m lmuformer_apps.kws_stream.evaluate --model_dir
 apps/pretrained/tiny_kws_synthetic --seed S`` (240 keywords by the 24 held-out voices,
 1-2 s apart over noise, 10-30 dB SNR; 5-10 minutes of noise only), seeds 0 and 10:

@@ -18,7 +18,10 @@ def matmul(x, w):
     (``dx = g @ w^T``, ``dw = x^T @ g``). XLA on CPU computes a bfloat16 x bfloat16
     -> bfloat16 product no faster than float32, but with float32 accumulation it
     uses the CPU's bfloat16 dot instructions (figures: ``docs/code_figures.md``).
-    TensorFlow and torch already run bfloat16 products that way (oneDNN).
+    On TensorFlow and torch it is the backend's own product: their oneDNN kernels
+    accumulate bfloat16 products in float32; TensorFlow's Eigen kernel (where oneDNN
+    is off, e.g. ``TF_ENABLE_ONEDNN_OPTS=0``) accumulates in bfloat16, as
+    ``keras.layers.Dense`` does there too.
     """
     if len(w.shape) == 2 and matmul_accumulates_in_float32(x.dtype, w.dtype):
         return _jax_matmul_float32_accumulation()(x, w)

@@ -492,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"{PROG}: usage error: {error}", file=sys.stderr)
         return 2
-    quiet_tensorflow()  # before TensorFlow is imported: no start-up lines
+    quiet_tensorflow(import_now=True)  # no TensorFlow start-up lines
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     from lmuformer_keras.training.datasets import DatasetError
     from lmuformer_keras.training.distribute import DistributeError
