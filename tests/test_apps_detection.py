@@ -351,12 +351,17 @@ def test_tune_smoothing_on_validation_voices(tmp_path, capsys):
     assert result["chosen_by"]["qualified"] == bool(qualified)
     if qualified:
         assert row["recall"] == max(r["recall"] for r in qualified)
-    # a lower threshold never finds fewer keywords at the same window
+    # a lower threshold never reports less at the same window: each label's moments
+    # above it are a superset, and reports at least suppression_ms apart taken
+    # earliest first are the most such a set holds. In streams without keywords every
+    # report is false, so their rate cannot drop (recall may: an early report outside
+    # the tolerance suppresses the timely one)
     rows = {(r["average_window_ms"], r["detection_threshold"]): r
             for r in result["grid"]}  # fmt: skip
     for w in (300.0, 700.0):
         lo, hi = rows[(w, 0.6)], rows[(w, 0.95)]
-        assert lo["isolated"]["recall"] >= hi["isolated"]["recall"]
+        for name in ("sentences", "noise"):
+            assert lo[name]["false_per_minute"] >= hi[name]["false_per_minute"]
     ts.write_smoothing(model, result)
     sm = KWSStream.from_dir(model).smoother
     assert sm.average_window_ms == best["average_window_ms"]
