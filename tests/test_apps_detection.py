@@ -304,9 +304,10 @@ def _model_copy(tmp_path, smoothing=None):
     shutil.copytree(MODEL_DIR, out)
     if smoothing is not None:
         meta = json.loads((out / "metadata.json").read_text())
-        meta["smoothing"] = smoothing
         if smoothing is _DROP:
             del meta["smoothing"]
+        else:
+            meta["smoothing"] = smoothing
         (out / "metadata.json").write_text(json.dumps(meta))
     return str(out)
 
