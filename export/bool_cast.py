@@ -222,8 +222,22 @@ def fold_bool_casts(graph: TFLiteGraph) -> int:
     sink_set = set(island.sinks)
     sink_type = [int(graph.tensors[int(ops[i].outputs[0])].type) for i in island.sinks]
     tensor_type = sink_type[0] if sink_type else schema.TensorType.INT8
-    dtype, low, high = _INT_TYPES[tensor_type]
+    params = _island_params(graph, island, consumers, sink_set, tensor_type)
+    _rewrite_selects(graph, island, params, tensor_type)
+    for index in island.dense:
+        _quantize_dense(graph, ops[index], consumers, sink_set)
+    graph.remove_operators(_identity_quantizes(graph, island, consumers))
+    graph.remove_dead_operators()
+    graph.remove_unused_tensors()
+    return casts
 
+
+def _island_params(
+    graph: TFLiteGraph, island, consumers, sink_set, tensor_type: int
+) -> dict[int, tuple[float, int]]:
+    """One ``(scale, zero_point)`` per group of tensors joined by reshapes and
+    concatenations, set on each of them; returned per tensor."""
+    ops = graph.operators
     groups = _Groups()
     for t in island.values:
         groups.find(t)
@@ -253,7 +267,15 @@ def fold_bool_casts(graph: TFLiteGraph) -> int:
             params[t] = p
             graph.tensors[t].type = tensor_type
             graph.set_quantization(t, p[0], p[1])
+    return params
 
+
+def _rewrite_selects(
+    graph: TFLiteGraph, island, params: dict[int, tuple[float, int]], tensor_type: int
+) -> None:
+    """Each bool ``SELECT`` becomes a ``SELECT_V2`` between two integer constants."""
+    ops = graph.operators
+    dtype, low, high = _INT_TYPES[tensor_type]
     select_code = graph.opcode_index(schema.BuiltinOperator.SELECT_V2)
     for index in island.selects:
         op = ops[index]
@@ -274,10 +296,11 @@ def fold_bool_casts(graph: TFLiteGraph) -> int:
         op.builtinOptionsType = schema.BuiltinOptions.SelectV2Options
         op.builtinOptions = schema.SelectV2OptionsT()
 
-    for index in island.dense:
-        _quantize_dense(graph, ops[index], consumers, sink_set)
 
-    # QUANTIZE ops that now map a tensor to its own parameters: drop them.
+def _identity_quantizes(graph: TFLiteGraph, island, consumers) -> list[int]:
+    """Rewires around the sink ``QUANTIZE`` ops that now map a tensor to its own
+    parameters; returns their indices (to remove)."""
+    ops = graph.operators
     removed = []
     outputs = set(graph.outputs)
     for index in island.sinks:
@@ -297,10 +320,7 @@ def fold_bool_casts(graph: TFLiteGraph) -> int:
         elif dst not in outputs:
             removed.append(index)
             graph.replace_tensor(dst, src)
-    graph.remove_operators(removed)
-    graph.remove_dead_operators()
-    graph.remove_unused_tensors()
-    return casts
+    return removed
 
 
 def _quantize_dense(graph: TFLiteGraph, op, consumers, sink_set) -> None:

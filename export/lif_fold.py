@@ -131,97 +131,136 @@ def _cond_values(
     return None
 
 
-def _find(graph: TFLiteGraph, state_outputs: dict[int, int]) -> _Neuron | None:
-    ops = graph.operators
-    producers, consumers = graph.producers(), graph.consumers()
+class _Producers:
+    """The graph's producer / consumer maps and a typed producer look-up."""
 
-    def producer(tensor: int, name: str) -> schema.OperatorT | None:
-        index = producers.get(tensor)
+    def __init__(self, graph: TFLiteGraph) -> None:
+        self.graph = graph
+        self.ops = graph.operators
+        self.producers, self.consumers = graph.producers(), graph.consumers()
+        self.index = {id(op): i for i, op in enumerate(self.ops)}
+
+    def op(self, tensor: int, name: str) -> schema.OperatorT | None:
+        """The op ``name`` (no fused activation, one output) producing ``tensor``."""
+        index = self.producers.get(tensor)
         if index is None:
             return None
-        op = ops[index]
-        if graph.op_name(op) != name or _activation(op) != 0 or len(op.outputs) != 1:
+        op = self.ops[index]
+        if (
+            self.graph.op_name(op) != name
+            or _activation(op) != 0
+            or len(op.outputs) != 1
+        ):
             return None
         return op
 
-    for compare_index, compare in enumerate(ops):
+
+def _find(graph: TFLiteGraph, state_outputs: dict[int, int]) -> _Neuron | None:
+    """The first LIF neuron in ``graph`` (a ``GREATER_EQUAL`` spike test on a
+    membrane update of a state input), or ``None``."""
+    p = _Producers(graph)
+    for compare_index, compare in enumerate(p.ops):
         if graph.op_name(compare) != "GREATER_EQUAL" or len(compare.inputs) != 2:
             continue
-        a, b = int(compare.inputs[0]), int(compare.inputs[1])
-        bound = _scalar(graph, b)
-        if bound is None or graph.is_constant(a):
-            continue
-        h, threshold = a, bound
-        shift = producer(a, "SUB")
-        if shift is not None and consumers.get(a) == [compare_index]:
-            k = _scalar(graph, int(shift.inputs[1]))
-            if k is not None:
-                h, threshold = int(shift.inputs[0]), bound + k
-        update = producer(h, "ADD")
-        if update is None:
-            continue
-        ins = [int(t) for t in update.inputs]
-        states = [t for t in ins if t in state_outputs]
-        if len(ins) != 2 or len(states) != 1:
-            continue
-        v_in = states[0]
-        m = ins[1] if ins[0] == v_in else ins[0]
-        scale_op = producer(m, "MUL")
-        if scale_op is None:
-            continue
-        scale_ins = [int(t) for t in scale_op.inputs]
-        decays = [_scalar(graph, t) for t in scale_ins]
-        if len(scale_ins) != 2 or sum(d is not None for d in decays) != 1:
-            continue
-        decay = decays[0] if decays[0] is not None else decays[1]
-        e = scale_ins[1] if decays[0] is not None else scale_ins[0]
-        input_op = producer(e, "SUB")
-        if input_op is None or int(input_op.inputs[1]) != v_in:
-            continue
-        x = int(input_op.inputs[0])
-        index = {id(op): i for i, op in enumerate(ops)}
-        if (
-            consumers.get(e) != [index[id(scale_op)]]
-            or consumers.get(m) != [index[id(update)]]
-            or sorted(consumers.get(v_in, []))
-            != sorted([index[id(input_op)], index[id(update)]])
-            or not 0.0 < decay < 1.0
-            or graph.is_constant(x)
-        ):
-            continue
-        v_out = state_outputs[v_in]
-        reset = producer(v_out, "MUL")
-        if reset is None or h not in [int(t) for t in reset.inputs]:
-            continue
-        reset_ins = [int(t) for t in reset.inputs]
-        gate = reset_ins[1] if reset_ins[0] == h else reset_ins[0]
-        cond = int(compare.outputs[0])
-        values = _cond_values(graph, gate, cond, producers)
-        if values is None or abs(values[0]) > 1e-3 or abs(values[1] - 1.0) > 1e-3:
-            continue
-        allowed = {index[id(reset)], compare_index}
-        if shift is not None and h != a:
-            allowed = {index[id(reset)], index[id(shift)]}
-        if not set(consumers.get(h, [])) <= allowed:
-            continue
-        if any(
-            graph.tensor_dtype(t) != "int8" for t in (x, v_in, v_out, h)
-        ) or graph.tensor_shape(v_in) != graph.tensor_shape(v_out):
-            continue
-        return _Neuron(
-            x=x,
-            v_in=v_in,
-            v_out=v_out,
-            h=h,
-            cond=cond,
-            threshold=threshold,
-            decay=decay,
-            input_op=input_op,
-            update_op=update,
-            compare_op=compare,
-            reset_op=reset,
-        )
+        neuron = _match_neuron(p, compare_index, compare, state_outputs)
+        if neuron is not None:
+            return neuron
     return None
+
+
+def _match_neuron(
+    p: _Producers, compare_index: int, compare, state_outputs: dict[int, int]
+) -> _Neuron | None:
+    """The neuron whose spike test is ``compare``: ``h >= threshold`` (or
+    ``h - k >= bound``) on ``h = v + (x - v) d``, reset ``v_out = h (1 - s)``."""
+    graph, consumers = p.graph, p.consumers
+    a, b = int(compare.inputs[0]), int(compare.inputs[1])
+    bound = _scalar(graph, b)
+    if bound is None or graph.is_constant(a):
+        return None
+    h, threshold = a, bound
+    shift = p.op(a, "SUB")
+    if shift is not None and consumers.get(a) == [compare_index]:
+        k = _scalar(graph, int(shift.inputs[1]))
+        if k is not None:
+            h, threshold = int(shift.inputs[0]), bound + k
+    charge = _match_charge(p, h, state_outputs)
+    if charge is None:
+        return None
+    x, v_in, decay, input_op, update = charge
+    v_out = state_outputs[v_in]
+    reset = p.op(v_out, "MUL")
+    if reset is None or h not in [int(t) for t in reset.inputs]:
+        return None
+    reset_ins = [int(t) for t in reset.inputs]
+    gate = reset_ins[1] if reset_ins[0] == h else reset_ins[0]
+    cond = int(compare.outputs[0])
+    values = _cond_values(graph, gate, cond, p.producers)
+    if values is None or abs(values[0]) > 1e-3 or abs(values[1] - 1.0) > 1e-3:
+        return None
+    allowed = {p.index[id(reset)], compare_index}
+    if shift is not None and h != a:
+        allowed = {p.index[id(reset)], p.index[id(shift)]}
+    if not set(consumers.get(h, [])) <= allowed:
+        return None
+    if any(
+        graph.tensor_dtype(t) != "int8" for t in (x, v_in, v_out, h)
+    ) or graph.tensor_shape(v_in) != graph.tensor_shape(v_out):
+        return None
+    return _Neuron(
+        x=x,
+        v_in=v_in,
+        v_out=v_out,
+        h=h,
+        cond=cond,
+        threshold=threshold,
+        decay=decay,
+        input_op=input_op,
+        update_op=update,
+        compare_op=compare,
+        reset_op=reset,
+    )
+
+
+def _match_charge(p: _Producers, h: int, state_outputs: dict[int, int]):
+    """``h = ADD(v, MUL(SUB(x, v), d))`` with ``v`` a state input and ``0 < d < 1``.
+
+    Returns:
+        ``(x, v, d, the SUB op, the ADD op)``, or ``None``.
+    """
+    graph, consumers = p.graph, p.consumers
+    update = p.op(h, "ADD")
+    if update is None:
+        return None
+    ins = [int(t) for t in update.inputs]
+    states = [t for t in ins if t in state_outputs]
+    if len(ins) != 2 or len(states) != 1:
+        return None
+    v_in = states[0]
+    m = ins[1] if ins[0] == v_in else ins[0]
+    scale_op = p.op(m, "MUL")
+    if scale_op is None:
+        return None
+    scale_ins = [int(t) for t in scale_op.inputs]
+    decays = [_scalar(graph, t) for t in scale_ins]
+    if len(scale_ins) != 2 or sum(d is not None for d in decays) != 1:
+        return None
+    decay = decays[0] if decays[0] is not None else decays[1]
+    e = scale_ins[1] if decays[0] is not None else scale_ins[0]
+    input_op = p.op(e, "SUB")
+    if input_op is None or int(input_op.inputs[1]) != v_in:
+        return None
+    x = int(input_op.inputs[0])
+    if (
+        consumers.get(e) != [p.index[id(scale_op)]]
+        or consumers.get(m) != [p.index[id(update)]]
+        or sorted(consumers.get(v_in, []))
+        != sorted([p.index[id(input_op)], p.index[id(update)]])
+        or not 0.0 < decay < 1.0
+        or graph.is_constant(x)
+    ):
+        return None
+    return x, v_in, decay, input_op, update
 
 
 def _range(graph: TFLiteGraph, tensor: int) -> tuple[float, float]:

@@ -75,6 +75,16 @@ def convert_step_model(
     output_names = [t.name.split(":")[0] for t in concrete.outputs]
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+    _set_quantization(converter, quantization, samples)
+    model_bytes = _convert(converter, quantization)
+    return bytes(model_bytes), {"inputs": names, "outputs": output_names}
+
+
+def _set_quantization(converter, quantization: str, samples) -> None:
+    """Post-training ``int8`` / ``int16x8`` (integer inputs and outputs, calibrated
+    on ``samples``) or plain ``float32`` built-in ops."""
+    import tensorflow as tf
+
     if quantization != "float32":
 
         def representative_dataset():
@@ -95,6 +105,11 @@ def convert_step_model(
         converter.inference_output_type = io_type
     else:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+
+
+def _convert(converter, quantization: str) -> bytes:
+    """``converter.convert()``; any failure becomes a :class:`ConversionError`
+    holding the converter's last lines."""
     try:
         with converter_notices_dropped():  # deprecation notice, fully_quantize: ...
             model_bytes = converter.convert()
@@ -111,4 +126,4 @@ def convert_step_model(
             f"the TFLite converter failed on the step graph ({quantization}): "
             f"{type(error).__name__}: {detail}{hint}"
         ) from error
-    return bytes(model_bytes), {"inputs": names, "outputs": output_names}
+    return model_bytes

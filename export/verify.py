@@ -320,37 +320,22 @@ def verify_model(
     n = x.shape[0] if max_clips is None else min(max_clips, x.shape[0])
     n_micro = n if max_tflm_clips is None else min(max_tflm_clips, n)
     labels = _labels(y, n)
-    initial_q = initial_quantized_states(io, initial_states)
     lite = LiteRTRunner(model_bytes, litert_resolver)
     micro = TFLMRunner(model_bytes, arena_size) if n_micro else None
-    other_names = [r for r in LITERT_RESOLVERS if r != litert_resolver]
-    others, other_errors = {}, {}
-    for name in other_names if n_micro else ():
-        try:
-            others[name] = LiteRTRunner(model_bytes, name)
-        except (RuntimeError, ValueError) as error:  # e.g. XNNPACK refuses a node
-            other_errors[name] = f"{type(error).__name__}: {error}"
-    lite_logits, micro_logits = [], []
-    zero = {"logits": 0.0, "states": 0.0}
-    total = {"per_step": dict(zero), "free_running": dict(zero)}
-    other_totals = {name: dict(zero) for name in others}
-    frames_within = []
-    for i in range(n):
-        if i < n_micro:
-            diffs, raw, raw_micro, frame_diffs, other_diffs = _compare(
-                lite, micro, io, x[i], initial_q, list(others.values())
-            )
-            _max_into(total, diffs)
-            for name, other in zip(others, other_diffs, strict=True):
-                for key, value in other.items():
-                    other_totals[name][key] = max(other_totals[name][key], value)
-            frames_within.append(frame_diffs <= lsb_goal)
-            micro_logits.append(dequantize(raw_micro, io.logits))
-        else:
-            raw = stream(lite, io, x[i], initial_q)[0]
-        lite_logits.append(dequantize(raw, io.logits))
+    others, other_errors = _other_resolvers(model_bytes, litert_resolver, n_micro)
+    runs = _stream_clips(
+        lite,
+        micro,
+        io,
+        x[:n],
+        initial_quantized_states(io, initial_states),
+        n_micro,
+        others,
+        lsb_goal,
+    )
+    lite_logits = np.stack(runs["lite_logits"])
     float_dec = _decisions(float_frame_logits[:n])
-    lite_dec = _decisions(np.stack(lite_logits))
+    lite_dec = _decisions(lite_logits)
     float_accuracy = _accuracy(float_dec, labels)
     lite_accuracy = _accuracy(lite_dec, labels)
     report = {
@@ -364,13 +349,12 @@ def verify_model(
             "accuracy": lite_accuracy,
             "accuracy_drop_points": _drop_points(float_accuracy, lite_accuracy),
             "max_abs_logit_error_vs_float": float(
-                np.max(np.abs(np.stack(lite_logits) - float_frame_logits[:n]))
+                np.max(np.abs(lite_logits - float_frame_logits[:n]))
             ),
         },
     }
     if n_micro:
-        micro_dec = _decisions(np.stack(micro_logits))
-        unit = "lsb" if io.logits.scale is not None else "float"
+        micro_dec = _decisions(np.stack(runs["micro_logits"]))
         micro_accuracy = _accuracy(micro_dec, labels)
         float_subset = _accuracy(float_dec[:n_micro], labels)
         report["tflm"] = {
@@ -380,18 +364,92 @@ def verify_model(
             "accuracy": micro_accuracy,
             "float_accuracy_same_clips": float_subset,
             "accuracy_drop_points": _drop_points(float_subset, micro_accuracy),
-            "max_diff_vs_litert": {"unit": unit, "resolver": litert_resolver, **total},
-            **{
-                f"max_diff_vs_litert_{name}": (
-                    {"unit": unit, "per_step": other_totals[name]}
-                    if name in others
-                    else {"unit": unit, "error": other_errors[name]}
-                )
-                for name in other_names
-            },
-            "per_step_frames_within_goal": float(
-                np.mean(np.concatenate(frames_within))
-            ),
+            **_tflm_differences(io, runs, litert_resolver, other_errors),
             "lsb_goal": lsb_goal,
         }
     return report
+
+
+def _other_resolvers(
+    model_bytes: bytes, litert_resolver: str, n_micro: int
+) -> tuple[dict[str, LiteRTRunner], dict[str, str]]:
+    """LiteRT runners of every other resolver (when TFLM runs), and those refused."""
+    others, errors = {}, {}
+    for name in LITERT_RESOLVERS if n_micro else ():
+        if name == litert_resolver:
+            continue
+        try:
+            others[name] = LiteRTRunner(model_bytes, name)
+        except (RuntimeError, ValueError) as error:  # e.g. XNNPACK refuses a node
+            errors[name] = f"{type(error).__name__}: {error}"
+    return others, errors
+
+
+def _stream_clips(
+    lite: LiteRTRunner,
+    micro: TFLMRunner | None,
+    io: ModelIO,
+    x: np.ndarray,
+    initial_q,
+    n_micro: int,
+    others: dict[str, LiteRTRunner],
+    lsb_goal: float,
+) -> dict:
+    """Streams every clip in LiteRT, and the first ``n_micro`` in TFLM and ``others``.
+
+    Returns:
+        ``lite_logits`` / ``micro_logits`` (dequantized, one array a clip), the
+        largest TFLM-vs-LiteRT differences (``total``: per step and free running;
+        ``other_totals``: per step against each other resolver) and, per TFLM clip,
+        which frames lie within ``lsb_goal`` (``frames_within``).
+    """
+    zero = {"logits": 0.0, "states": 0.0}
+    runs = {
+        "lite_logits": [],
+        "micro_logits": [],
+        "total": {"per_step": dict(zero), "free_running": dict(zero)},
+        "other_totals": {name: dict(zero) for name in others},
+        "frames_within": [],
+    }
+    for i in range(x.shape[0]):
+        if i < n_micro:
+            diffs, raw, raw_micro, frame_diffs, other_diffs = _compare(
+                lite, micro, io, x[i], initial_q, list(others.values())
+            )
+            _max_into(runs["total"], diffs)
+            for name, other in zip(others, other_diffs, strict=True):
+                totals = runs["other_totals"][name]
+                for key, value in other.items():
+                    totals[key] = max(totals[key], value)
+            runs["frames_within"].append(frame_diffs <= lsb_goal)
+            runs["micro_logits"].append(dequantize(raw_micro, io.logits))
+        else:
+            raw = stream(lite, io, x[i], initial_q)[0]
+        runs["lite_logits"].append(dequantize(raw, io.logits))
+    return runs
+
+
+def _tflm_differences(
+    io: ModelIO, runs: dict, litert_resolver: str, other_errors: dict[str, str]
+) -> dict:
+    """The report's TFLM-vs-LiteRT difference fields (see :func:`_stream_clips`)."""
+    unit = "lsb" if io.logits.scale is not None else "float"
+    other_names = [r for r in LITERT_RESOLVERS if r != litert_resolver]
+    return {
+        "max_diff_vs_litert": {
+            "unit": unit,
+            "resolver": litert_resolver,
+            **runs["total"],
+        },
+        **{
+            f"max_diff_vs_litert_{name}": (
+                {"unit": unit, "per_step": runs["other_totals"][name]}
+                if name in runs["other_totals"]
+                else {"unit": unit, "error": other_errors[name]}
+            )
+            for name in other_names
+        },
+        "per_step_frames_within_goal": float(
+            np.mean(np.concatenate(runs["frames_within"]))
+        ),
+    }

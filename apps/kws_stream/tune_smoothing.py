@@ -46,6 +46,9 @@ from .smoothing import (
 WINDOWS_MS: tuple[float, ...] = (200.0, 300.0, 400.0, 500.0, 700.0, 980.0)
 THRESHOLDS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
 DEFAULT_MAX_FALSE_PER_MINUTE = 0.5
+_Run = tuple[np.ndarray, np.ndarray, list[tuple[str, float, float]], float]
+"""A validation stream once through the model: frame times, posteriors, its
+keyword events and its length in seconds."""
 
 
 def validation_voices() -> list[str]:
@@ -59,6 +62,70 @@ def _posteriors(stream, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ev.run_stream(stream, samples)
     times, posteriors, _ = stream.history()
     return times, posteriors
+
+
+def _validation_runs(
+    stream,
+    engine: str,
+    voices: Sequence[str],
+    seed: int,
+    speech_minutes: float,
+    noise_minutes: float,
+) -> dict[str, _Run]:
+    """The four validation streams through ``stream``, by name.
+
+    Returns:
+        ``{name: (times, posteriors, events, seconds)}`` for ``isolated``,
+        ``phrases``, ``sentences`` and ``noise`` (rendered in that order).
+    """
+    repeats = max(1, -(-held_out.MIN_KEYWORDS // (len(ev.KEYWORDS) * len(voices))))
+    iso = ev.keyword_stream(ev.KEYWORDS, voices, seed, repeats=repeats, engine=engine)
+    phr = held_out.phrase_stream(engine, voices, seed, repeats)
+    sent = (held_out.sentence_stream(engine, voices, speech_minutes, seed), [])
+    noise = (ev.noise_stream(noise_minutes, seed), [])
+    return {
+        name: (*_posteriors(stream, samples), events, samples.size / ev.SAMPLE_RATE)
+        for name, (samples, events) in
+        (("isolated", iso), ("phrases", phr), ("sentences", sent), ("noise", noise))
+    }  # fmt: skip
+
+
+def _score_setting(
+    labels: Sequence[str],
+    setting: dict[str, Any],
+    runs: dict[str, _Run],
+    tolerance_s: float,
+) -> dict[str, Any]:
+    """One grid row: ``setting`` with its recall and false rates on every run."""
+    row: dict[str, Any] = dict(setting)
+    for name, (times, post, events, seconds) in runs.items():
+        found = RecognizeCommands(labels, **setting).process_many(post, times)
+        score = ev.score_detections(found, events, tolerance_s, seconds)
+        row[name] = {
+            "recall": score["recall"],
+            "false_per_minute": score["false_per_minute"],
+        }
+    row["recall"] = 0.5 * (row["isolated"]["recall"] + row["phrases"]["recall"])
+    row["speech_false_per_minute"] = row["sentences"]["false_per_minute"]
+    row["noise_false"] = row["noise"]["false_per_minute"] > 0
+    return row
+
+
+def _choose_setting(
+    grid: list[dict[str, Any]], max_false_per_minute: float
+) -> tuple[dict[str, Any], bool]:
+    """The best grid row and whether it met the false-detection budget."""
+    ok = [
+        r
+        for r in grid
+        if r["speech_false_per_minute"] <= max_false_per_minute and not r["noise_false"]
+    ]
+    if ok:
+        best = max(ok, key=lambda r: (r["recall"], -r["speech_false_per_minute"]))
+    else:
+        best = min(grid, key=lambda r: (r["noise_false"], r["speech_false_per_minute"],
+                                        -r["recall"]))  # fmt: skip
+    return best, bool(ok)
 
 
 def tune(
@@ -91,49 +158,23 @@ def tune(
     voices = list(voices) if voices else validation_voices()
     stream = KWSStream.from_dir(model_dir, history_frames=None)
     t0 = time.perf_counter()
-    repeats = max(1, -(-held_out.MIN_KEYWORDS // (len(ev.KEYWORDS) * len(voices))))
-    iso = ev.keyword_stream(ev.KEYWORDS, voices, seed, repeats=repeats, engine=engine)
-    phr = held_out.phrase_stream(engine, voices, seed, repeats)
-    sent = (held_out.sentence_stream(engine, voices, speech_minutes, seed), [])
-    noise = (ev.noise_stream(noise_minutes, seed), [])
-    runs = {
-        name: (*_posteriors(stream, samples), events, samples.size / ev.SAMPLE_RATE)
-        for name, (samples, events) in
-        (("isolated", iso), ("phrases", phr), ("sentences", sent), ("noise", noise))
-    }  # fmt: skip
-    grid = []
-    for window in windows_ms:
-        for threshold in thresholds:
-            setting = {
+    runs = _validation_runs(stream, engine, voices, seed, speech_minutes, noise_minutes)
+    grid = [
+        _score_setting(
+            stream.labels,
+            {
                 "average_window_ms": float(window),
                 "detection_threshold": float(threshold),
                 "suppression_ms": float(suppression_ms),
                 "minimum_count": int(minimum_count),
-            }
-            row: dict[str, Any] = dict(setting)
-            for name, (times, post, events, seconds) in runs.items():
-                found = RecognizeCommands(stream.labels, **setting).process_many(
-                    post, times
-                )
-                score = ev.score_detections(found, events, tolerance_s, seconds)
-                row[name] = {
-                    "recall": score["recall"],
-                    "false_per_minute": score["false_per_minute"],
-                }
-            row["recall"] = 0.5 * (row["isolated"]["recall"] + row["phrases"]["recall"])
-            row["speech_false_per_minute"] = row["sentences"]["false_per_minute"]
-            row["noise_false"] = row["noise"]["false_per_minute"] > 0
-            grid.append(row)
-    ok = [
-        r
-        for r in grid
-        if r["speech_false_per_minute"] <= max_false_per_minute and not r["noise_false"]
+            },
+            runs,
+            tolerance_s,
+        )
+        for window in windows_ms
+        for threshold in thresholds
     ]
-    if ok:
-        best = max(ok, key=lambda r: (r["recall"], -r["speech_false_per_minute"]))
-    else:
-        best = min(grid, key=lambda r: (r["noise_false"], r["speech_false_per_minute"],
-                                        -r["recall"]))  # fmt: skip
+    best, qualified = _choose_setting(grid, max_false_per_minute)
     keys = ("average_window_ms", "detection_threshold", "suppression_ms",
             "minimum_count")  # fmt: skip
     return {
@@ -144,7 +185,7 @@ def tune(
             "voices": voices,
             "seed": seed,
             "max_false_per_minute": max_false_per_minute,
-            "qualified": bool(ok),
+            "qualified": qualified,
             "recall": best["recall"],
             "speech_false_per_minute": best["speech_false_per_minute"],
         },

@@ -286,7 +286,45 @@ def generate_synthetic_kws(
         tts.EngineUnavailableError: a named engine is not installed.
     """
     out_dir = os.path.abspath(os.fspath(out_dir))
-    words = [str(w) for w in words]
+    params = _generation_params(
+        seed=seed, clips_per_word_per_voice=clips_per_word_per_voice, words=words,
+        train_voices=train_voices, val_voices=val_voices, test_voices=test_voices,
+        engines=engines, engine_clips_per_word=engine_clips_per_word,
+        negative_words=negative_words, negative_sentences=negative_sentences,
+        tempo_range=tempo_range, pitch_range=pitch_range,
+        intonation_range=intonation_range, channel=channel, peak_dbfs=peak_dbfs,
+        noise_probability=noise_probability, snr_db=snr_db,
+        noise_seconds=noise_seconds,
+    )  # fmt: skip
+    old = _previous_manifest(out_dir, overwrite)
+    if old is not None and old.get("complete") and old.get("params") == params:
+        return dict(old, cached=True)
+    if "espeak" in params["engines"]:
+        _check_voices(
+            params["train_voices"], params["val_voices"], params["test_voices"]
+        )
+    manifest = _write_set(
+        out_dir, params, old, negative_words, negative_sentences, workers, progress
+    )
+    return dict(manifest, cached=False)
+
+
+def _check_arguments(
+    words: Sequence[str],
+    clips_per_word_per_voice: int,
+    noise_probability: float,
+    noise_seconds: float,
+    tempo_range: tuple[float, float],
+    pitch_range: tuple[float, float],
+    peak_dbfs: tuple[float, float],
+    negative_words: int,
+    negative_sentences: int,
+) -> None:
+    """Checks the words, counts and ranges of :func:`generate_synthetic_kws`.
+
+    Raises:
+        ValueError: naming the first bad argument.
+    """
     if not words or len(set(words)) != len(words):
         raise ValueError(f"generate_synthetic_kws: words must be unique, got {words}")
     for word in words:
@@ -328,22 +366,43 @@ def generate_synthetic_kws(
                 f"generate_synthetic_kws: {name} must be an integer >= 0, got "
                 f"{name}={count}"
             )
-    used = resolve_engines(engines)
+
+
+def _engine_voices(
+    engines: Sequence[str],
+    train_voices: Sequence[str],
+    val_voices: Sequence[str],
+    test_voices: Sequence[str],
+) -> dict[str, list[str]]:
+    """``{engine: voices}``: the given espeak-ng voices, every voice of the others."""
     engine_voices: dict[str, list[str]] = {}
-    for engine in used:
+    for engine in engines:
         if engine == "espeak":
             engine_voices[engine] = [*train_voices, *val_voices, *test_voices]
         else:
             engine_voices[engine] = list(tts.get_engine(engine).voices())
+    return engine_voices
+
+
+def _clips_per_word(
+    engines: Sequence[str],
+    clips_per_word_per_voice: int,
+    engine_clips_per_word: Mapping[str, int] | None,
+) -> dict[str, int]:
+    """``{engine: clips per word and voice}``: the multiplier, or the override.
+
+    Raises:
+        ValueError: an override for an engine not used, or one that is not >= 1.
+    """
     clips = {
         e: int(clips_per_word_per_voice) * ENGINE_CLIP_MULTIPLIER.get(e, 1)
-        for e in used
+        for e in engines
     }
     for e, k in (engine_clips_per_word or {}).items():
-        if e not in used:
+        if e not in engines:
             raise ValueError(
                 f"generate_synthetic_kws: engine_clips_per_word names {e!r}, which "
-                f"is not among the engines used {used}"
+                f"is not among the engines used {engines}"
             )
         if int(k) != k or k < 1:
             raise ValueError(
@@ -351,7 +410,54 @@ def generate_synthetic_kws(
                 f"integer >= 1, got {k}"
             )
         clips[e] = int(k)
-    params: dict[str, Any] = {
+    return clips
+
+
+def _generation_params(
+    *,
+    seed: int,
+    clips_per_word_per_voice: int,
+    words: Sequence[str],
+    train_voices: Sequence[str],
+    val_voices: Sequence[str],
+    test_voices: Sequence[str],
+    engines: str | Sequence[str],
+    engine_clips_per_word: Mapping[str, int] | None,
+    negative_words: int,
+    negative_sentences: int,
+    tempo_range: tuple[float, float],
+    pitch_range: tuple[float, float],
+    intonation_range: tuple[int, int],
+    channel: bool,
+    peak_dbfs: tuple[float, float],
+    noise_probability: float,
+    snr_db: tuple[float, float],
+    noise_seconds: float,
+) -> dict[str, Any]:
+    """The checked ``params`` of the manifest.
+
+    The arguments are those of :func:`generate_synthetic_kws`, in its order.
+
+    Raises:
+        ValueError: bad words, counts, ranges or engines.
+        tts.EngineUnavailableError: a named engine is not installed.
+    """
+    words = [str(w) for w in words]
+    _check_arguments(
+        words,
+        clips_per_word_per_voice,
+        noise_probability,
+        noise_seconds,
+        tempo_range,
+        pitch_range,
+        peak_dbfs,
+        negative_words,
+        negative_sentences,
+    )
+    used = resolve_engines(engines)
+    engine_voices = _engine_voices(used, train_voices, val_voices, test_voices)
+    clips = _clips_per_word(used, clips_per_word_per_voice, engine_clips_per_word)
+    return {
         "generator_version": GENERATOR_VERSION,
         "seed": int(seed),
         "words": words,
@@ -376,33 +482,70 @@ def generate_synthetic_kws(
         "sample_rate": SAMPLE_RATE,
         "voices_per_process": VOICES_PER_PROCESS,
     }
+
+
+def _previous_manifest(out_dir: str, overwrite: bool) -> dict[str, Any] | None:
+    """The manifest a previous generation left in ``out_dir``, or None.
+
+    Raises:
+        ValueError: ``out_dir`` is not empty and has no manifest (without
+            ``overwrite``).
+    """
     manifest_path = os.path.join(out_dir, MANIFEST)
-    old = None
     if os.path.isfile(manifest_path):
         with open(manifest_path, encoding="utf-8") as fh:
-            old = json.load(fh)
-        if old.get("complete") and old.get("params") == params:
-            return dict(old, cached=True)
-    elif os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
+            return json.load(fh)
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
         raise ValueError(
             f"generate_synthetic_kws: {out_dir!r} is not empty and has no {MANIFEST}; "
             "choose an empty folder or pass overwrite=True"
         )
-    if "espeak" in used:
-        _check_voices(
-            params["train_voices"], params["val_voices"], params["test_voices"]
-        )
+    return None
 
+
+def _write_set(
+    out_dir: str,
+    params: dict[str, Any],
+    old: dict[str, Any] | None,
+    negative_words: int,
+    negative_sentences: int,
+    workers: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """Renders and writes the whole set over ``old``'s files; its complete manifest.
+
+    ``negative_words`` and ``negative_sentences`` are the counts as given (``params``
+    holds them as integers).
+    """
     start = time.time()
     negatives = _negative_texts(
-        used, engine_voices, words, negative_words, negative_sentences, int(seed)
+        params["engines"],
+        params["engine_voices"],
+        params["words"],
+        negative_words,
+        negative_sentences,
+        params["seed"],
     )
+    _prepare_out_dir(out_dir, params, old)
+    tasks = _worker_tasks(params, negatives)
+    units = _work_units(params, negatives)
+    bar = Progress(sum(units.values()), "synthetic_kws") if progress else None
+    results = _run_workers(tasks, params, out_dir, workers, bar, units)
+    split_files = _write_split_lists(out_dir, results)
+    manifest = _complete_manifest(params, results, split_files, start, len(tasks))
+    _write_json(os.path.join(out_dir, MANIFEST), manifest)
+    return manifest
+
+
+def _prepare_out_dir(
+    out_dir: str, params: dict[str, Any], old: dict[str, Any] | None
+) -> None:
+    """Removes ``old``'s files, marks the set incomplete, writes the noise files."""
     os.makedirs(out_dir, exist_ok=True)
     if old is not None:
         _remove_generated(out_dir, old)
-    manifest: dict[str, Any] = {"complete": False, "params": params}
-    _write_json(manifest_path, manifest)
-    for word in words:
+    _write_json(os.path.join(out_dir, MANIFEST), {"complete": False, "params": params})
+    for word in params["words"]:
         os.makedirs(os.path.join(out_dir, word), exist_ok=True)
     os.makedirs(os.path.join(out_dir, UTTERANCE_DIR), exist_ok=True)
     noise_dir = os.path.join(out_dir, BACKGROUND_NOISE_DIR)
@@ -411,9 +554,14 @@ def generate_synthetic_kws(
         samples = np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
         write_wav_int16(os.path.join(noise_dir, f"{kind}_noise.wav"), samples)
 
+
+def _worker_tasks(
+    params: dict[str, Any], negatives: dict[str, dict[str, list[list[str]]]]
+) -> list[dict[str, Any]]:
+    """One task per worker process: espeak-ng voices in chunks, others one each."""
     tasks = []
-    for engine in used:
-        voices = engine_voices[engine]
+    for engine in params["engines"]:
+        voices = params["engine_voices"][engine]
         size = params["voices_per_process"] if engine == "espeak" else 1
         for i in range(0, len(voices), size):
             chunk = voices[i : i + size]
@@ -424,14 +572,25 @@ def generate_synthetic_kws(
                     "negatives": {v: negatives[engine][v] for v in chunk},
                 }
             )
-    units = {
-        voice_key(e, v): len(words) * clips[e] + len(negatives[e][v])
-        for e in used
-        for v in engine_voices[e]
-    }
-    bar = Progress(sum(units.values()), "synthetic_kws") if progress else None
-    results = _run_workers(tasks, params, out_dir, workers, bar, units)
+    return tasks
 
+
+def _work_units(
+    params: dict[str, Any], negatives: dict[str, dict[str, list[list[str]]]]
+) -> dict[str, int]:
+    """``{voice key: utterances to render}`` (the progress bar's units)."""
+    return {
+        voice_key(e, v): len(params["words"]) * params["engine_clips_per_word"][e]
+        + len(negatives[e][v])
+        for e in params["engines"]
+        for v in params["engine_voices"][e]
+    }
+
+
+def _write_split_lists(
+    out_dir: str, results: dict[str, dict[str, Any]]
+) -> dict[str, list[str]]:
+    """Writes the validation and testing lists; ``{split: sorted clip paths}``."""
     split_files: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     for result in results.values():
         for rel, split in result["files"]:
@@ -440,10 +599,17 @@ def generate_synthetic_kws(
         files.sort()
     _write_lines(os.path.join(out_dir, VALIDATION_LIST), split_files["val"])
     _write_lines(os.path.join(out_dir, TESTING_LIST), split_files["test"])
+    return split_files
+
+
+def _voice_records(
+    params: dict[str, Any], results: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """``{voice key: engine, voice, speaker and utterances}`` for the manifest."""
     voice_info = {}
-    for e in used:
+    for e in params["engines"]:
         engine = tts.get_engine(e)
-        for v in engine_voices[e]:
+        for v in params["engine_voices"][e]:
             key = voice_key(e, v)
             voice_info[key] = {
                 "engine": e,
@@ -453,21 +619,39 @@ def generate_synthetic_kws(
                 "utterances": results[key]["utterances"],
                 "utterance_count": results[key]["utterance_count"],
             }
-    not_reproducible = [
+    return voice_info
+
+
+def _not_reproducible_voices(params: dict[str, Any]) -> list[str]:
+    """Voice keys whose output is not the same on every run (Piper, breath)."""
+    return [
         voice_key(e, v)
-        for e in used
-        for v in engine_voices[e]
+        for e in params["engines"]
+        for v in params["engine_voices"][e]
         if not tts.get_engine(e).reproducible
         or (e == "espeak" and variant_has_breath(v, get_espeak().data_path))
     ]
-    manifest = {
+
+
+def _complete_manifest(
+    params: dict[str, Any],
+    results: dict[str, dict[str, Any]],
+    split_files: dict[str, list[str]],
+    start: float,
+    worker_processes: int,
+) -> dict[str, Any]:
+    """The manifest of a finished generation that started at time ``start``."""
+    used = params["engines"]
+    voice_info = _voice_records(params, results)
+    not_reproducible = _not_reproducible_voices(params)
+    return {
         "complete": True,
         "params": params,
         "engines": {
             e: {
                 "version": tts.get_engine(e).version(),
                 "reproducible": tts.get_engine(e).reproducible,
-                "voices": engine_voices[e],
+                "voices": params["engine_voices"][e],
             }
             for e in used
         },
@@ -481,10 +665,8 @@ def generate_synthetic_kws(
         "voices": voice_info,
         "not_reproducible_voices": not_reproducible,
         "seconds": round(time.time() - start, 2),
-        "worker_processes": len(tasks),
+        "worker_processes": worker_processes,
     }
-    _write_json(manifest_path, manifest)
-    return dict(manifest, cached=False)
 
 
 def _run_workers(

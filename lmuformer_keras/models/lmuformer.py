@@ -15,6 +15,37 @@ from lmuformer_keras.models.presets import preset_config
 from lmuformer_keras.models.token_mixer import LMUTokenMixer
 
 
+def _check_arguments(
+    num_features: int,
+    num_classes: int,
+    dim: int,
+    num_blocks: int,
+    num_patch_layers: int,
+    mlp_ratio: float,
+    labels: list[str] | None,
+) -> None:
+    """Raises ``ValueError``, naming the argument and its value, on a bad size."""
+    for arg, value, low in (
+        ("num_features", num_features, 1),
+        ("num_classes", num_classes, 1),
+        ("dim", dim, 1),
+        ("num_blocks", num_blocks, 0),
+        ("num_patch_layers", num_patch_layers, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(
+                f"LMUFormer: {arg} must be an integer >= {low}, got {arg}={value!r}"
+            )
+    if mlp_ratio <= 0:
+        raise ValueError(
+            f"LMUFormer: mlp_ratio must be > 0, got mlp_ratio={mlp_ratio!r}"
+        )
+    if labels is not None and len(labels) != num_classes:
+        raise ValueError(
+            f"LMUFormer: labels has {len(labels)} names but num_classes={num_classes}"
+        )
+
+
 @keras.saving.register_keras_serializable(package="lmuformer_keras")
 class LMUFormer(keras.Model):
     """LMUFormer: conv patch embedding, LMU token mixer, conv channel mixer.
@@ -91,26 +122,15 @@ class LMUFormer(keras.Model):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        for arg, value, low in (
-            ("num_features", num_features, 1),
-            ("num_classes", num_classes, 1),
-            ("dim", dim, 1),
-            ("num_blocks", num_blocks, 0),
-            ("num_patch_layers", num_patch_layers, 1),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(
-                    f"LMUFormer: {arg} must be an integer >= {low}, got {arg}={value!r}"
-                )
-        if mlp_ratio <= 0:
-            raise ValueError(
-                f"LMUFormer: mlp_ratio must be > 0, got mlp_ratio={mlp_ratio!r}"
-            )
-        if labels is not None and len(labels) != num_classes:
-            raise ValueError(
-                f"LMUFormer: labels has {len(labels)} names but num_classes="
-                f"{num_classes}"
-            )
+        _check_arguments(
+            num_features,
+            num_classes,
+            dim,
+            num_blocks,
+            num_patch_layers,
+            mlp_ratio,
+            labels,
+        )
         self.num_features = num_features
         self.num_classes = num_classes
         self.dim = dim
@@ -134,6 +154,10 @@ class LMUFormer(keras.Model):
         self.frontend = None if frontend is None else dict(frontend)
         self.num_frames = num_frames
 
+        self._create_layers()
+
+    def _create_layers(self) -> None:
+        """Patch embedding, ``num_blocks`` token and channel mixers, and the head."""
         lif_config = dict(
             tau=self.lif_tau,
             v_threshold=self.lif_v_threshold,
@@ -143,43 +167,43 @@ class LMUFormer(keras.Model):
             detach_reset=self.lif_detach_reset,
         )
         self.patch_embedding = PatchEmbedding(
-            dim,
-            num_layers=num_patch_layers,
-            spiking=spiking,
-            causal=causal,
+            self.dim,
+            num_layers=self.num_patch_layers,
+            spiking=self.spiking,
+            causal=self.causal,
             lif_config=lif_config,
             name="patch_embedding",
             dtype=self.dtype_policy,
         )
         self.token_mixers = [
             LMUTokenMixer(
-                dim,
-                order,
-                theta,
-                memory_d=memory_d,
-                spiking=spiking,
-                conv_mode=conv_mode,
+                self.dim,
+                self.order,
+                self.theta,
+                memory_d=self.memory_d,
+                spiking=self.spiking,
+                conv_mode=self.conv_mode,
                 lif_config=lif_config,
-                input_v_threshold=lmu_v_threshold,
+                input_v_threshold=self.lmu_v_threshold,
                 name=f"block{i}_token_mixer",
                 dtype=self.dtype_policy,
             )
-            for i in range(num_blocks)
+            for i in range(self.num_blocks)
         ]
         self.channel_mixers = [
             ChannelMixer(
-                dim,
-                int(round(mlp_ratio * dim)),
-                spiking=spiking,
+                self.dim,
+                int(round(self.mlp_ratio * self.dim)),
+                spiking=self.spiking,
                 lif_config=lif_config,
                 name=f"block{i}_channel_mixer",
                 dtype=self.dtype_policy,
             )
-            for i in range(num_blocks)
+            for i in range(self.num_blocks)
         ]
         self.head = ClassifierHead(
-            num_classes,
-            spiking=spiking,
+            self.num_classes,
+            spiking=self.spiking,
             lif_config=lif_config,
             name="head",
             dtype=self.dtype_policy,

@@ -81,6 +81,37 @@ def check_verified(result: dict[str, Any]) -> None:
         )
 
 
+def _stream_and_compare(
+    model,
+    x: np.ndarray,
+    parallel_frame_logits: np.ndarray,
+    tolerance: float,
+    batch_size: int,
+) -> tuple[np.ndarray, float, int, float]:
+    """Streams ``x`` with ``StreamingModel`` and compares its prefix means.
+
+    Returns:
+        ``(streamed frame logits, max |streamed - parallel| of the prefix means,
+        clips over tolerance, fraction of prefix decisions that agree)``.
+    """
+    from lmuformer_keras.streaming import StreamingModel
+
+    stream = StreamingModel(model)
+    n = x.shape[0]
+    streamed = np.concatenate(
+        [stream.run(x[i : min(i + batch_size, n)]) for i in range(0, n, batch_size)]
+    )
+    ref = prefix_mean(parallel_frame_logits)
+    got = prefix_mean(streamed)
+    per_clip = np.abs(got - ref).reshape(n, -1).max(axis=1)
+    return (
+        streamed,
+        float(per_clip.max()),
+        int((per_clip > tolerance).sum()),
+        float((got.argmax(-1) == ref.argmax(-1)).mean()),
+    )
+
+
 def streaming_evaluation(
     model,
     x: np.ndarray,
@@ -115,30 +146,20 @@ def streaming_evaluation(
         ``clips_over_tolerance``, up to ``SPIKE_FLIP_CLIP_FRACTION`` of the streamed
         clips, with decisions still agreeing on all but that fraction.
     """
-    from lmuformer_keras.streaming import StreamingModel
-
     x = np.asarray(x, dtype=np.float32)
     n, num_frames = x.shape[:2]
     n_stream = int(min(max(streamed_clips, 0), n))
     frame_logits = np.array(parallel_frame_logits, dtype=np.float32, copy=True)
-    max_diff = 0.0
-    over = 0
-    decisions_agree = 1.0
     start = time.time()
+    max_diff, over, decisions_agree = 0.0, 0, 1.0
     if n_stream:
-        stream = StreamingModel(model)
-        streamed = np.concatenate(
-            [
-                stream.run(x[i : min(i + batch_size, n_stream)])
-                for i in range(0, n_stream, batch_size)
-            ]
+        streamed, max_diff, over, decisions_agree = _stream_and_compare(
+            model,
+            x[:n_stream],
+            parallel_frame_logits[:n_stream],
+            tolerance,
+            batch_size,
         )
-        ref = prefix_mean(parallel_frame_logits[:n_stream])
-        got = prefix_mean(streamed)
-        per_clip = np.abs(got - ref).reshape(n_stream, -1).max(axis=1)
-        max_diff = float(per_clip.max())
-        over = int((per_clip > tolerance).sum())
-        decisions_agree = float((got.argmax(-1) == ref.argmax(-1)).mean())
         frame_logits[:n_stream] = streamed
     stream_seconds = time.time() - start
     acc = accuracy_vs_frames(frame_logits, y)

@@ -334,6 +334,61 @@ def check_teacher(
         )
 
 
+def resume_from_checkpoint(
+    model: keras.Model, out: str, config: dict[str, Any]
+) -> dict[str, Any]:
+    """Loads ``out/resume`` into a compiled ``model`` (weights and optimizer state).
+
+    Args:
+        model: the compiled model to continue.
+        out: the run's output folder.
+        config: the run's configuration; it must equal the checkpoint's, apart from
+            ``epochs``.
+
+    Returns:
+        The checkpoint's state (``epochs_completed``, ``best``, ``history``, ...).
+
+    Raises:
+        ResumeError: no checkpoint, or one trained with a different configuration
+            (names the differing keys).
+    """
+    state = load_state(out)
+    if state is None:
+        raise ResumeError(
+            f"--resume: no checkpoint in {os.path.join(out, RESUME_DIR)!r} "
+            "(run without --resume first)"
+        )
+    old = {k: v for k, v in state.get("config", {}).items() if k != "epochs"}
+    new = {k: v for k, v in config.items() if k != "epochs"}
+    if old != new:
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise ResumeError(
+            f"--resume: the checkpoint in {out!r} was trained with a different "
+            f"configuration (differs in {diff}); use the same flags or a new --out"
+        )
+    model.optimizer.build(model.trainable_variables)
+    load_resume_weights(model, out, state)
+    logger.info("Resuming from epoch %d in %s", int(state["epochs_completed"]), out)
+    return state
+
+
+def make_augmenter(ds: Dataset, recipe: Recipe, seed: int) -> FeatureAugmenter:
+    """The recipe's :class:`FeatureAugmenter` for ``ds``'s input shape and classes."""
+    num_frames, num_features = ds.input_shape
+    return FeatureAugmenter(
+        num_frames,
+        num_features,
+        ds.num_classes,
+        seed=seed,
+        mixup_prob=recipe.mixup_prob,
+        mixup_alpha=recipe.mixup_alpha,
+        noise_scale=recipe.noise_scale,
+        freq_mask=recipe.freq_mask,
+        time_mask=recipe.time_mask,
+        time_shift=recipe.time_shift,
+    )
+
+
 def train(
     model: LMUFormer,
     ds: Dataset,
@@ -379,43 +434,9 @@ def train(
     config = dict(config or {})
     os.makedirs(out, exist_ok=True)
     compile_model(model, recipe, learning_rate)
-    state = None
-    initial_epoch = 0
-    if resume:
-        state = load_state(out)
-        if state is None:
-            raise ResumeError(
-                f"--resume: no checkpoint in {os.path.join(out, RESUME_DIR)!r} "
-                "(run without --resume first)"
-            )
-        old = {k: v for k, v in state.get("config", {}).items() if k != "epochs"}
-        new = {k: v for k, v in config.items() if k != "epochs"}
-        if old != new:
-            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            raise ResumeError(
-                f"--resume: the checkpoint in {out!r} was trained with a different "
-                f"configuration (differs in {diff}); use the same flags or a new --out"
-            )
-        model.optimizer.build(model.trainable_variables)
-        load_resume_weights(model, out, state)
-        initial_epoch = int(state["epochs_completed"])
-        logger.info("Resuming from epoch %d in %s", initial_epoch, out)
-
-    num_frames, num_features = ds.input_shape
-    augmenter = None
-    if augment:
-        augmenter = FeatureAugmenter(
-            num_frames,
-            num_features,
-            ds.num_classes,
-            seed=seed,
-            mixup_prob=recipe.mixup_prob,
-            mixup_alpha=recipe.mixup_alpha,
-            noise_scale=recipe.noise_scale,
-            freq_mask=recipe.freq_mask,
-            time_mask=recipe.time_mask,
-            time_shift=recipe.time_shift,
-        )
+    state = resume_from_checkpoint(model, out, config) if resume else None
+    initial_epoch = 0 if state is None else int(state["epochs_completed"])
+    augmenter = make_augmenter(ds, recipe, seed) if augment else None
     batches = TrainBatches(
         ds.x_train,
         ds.y_train,
