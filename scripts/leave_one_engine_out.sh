@@ -72,11 +72,15 @@ for engine in ${HELD_OUT}; do
       dataset=kws_streams
       extra=(--hard_negatives_from="${OUT_DIR}/streams_without_${engine}/train/model.keras")
     fi
-    if [ ! -f "${run}/train/model.keras" ]; then
+    # metrics.json is written when training ends; a run stopped before that (its
+    # model.keras is the best epoch so far) is continued from its checkpoint
+    if [ ! -f "${run}/train/metrics.json" ]; then
+      resume=()
+      [ -d "${run}/train/resume" ] && resume=(--resume)
       lmuformer-train --dataset="${dataset}" --data_dir="${DATA_DIR}" \
         --exclude_engines="${engine}" --classes=12 --preset="${PRESET}" \
         --recipe=default --epochs="${EPOCHS}" --seed="${SEED}" "${extra[@]}" \
-        "${TRAIN_EXTRA[@]}" --out="${run}/train" --verbose=2
+        "${TRAIN_EXTRA[@]}" "${resume[@]}" --out="${run}/train" --verbose=2
     fi
     if [ ! -f "${run}/export/metadata.json" ]; then
       lmuformer-export --model "${run}/train/model.keras" \

@@ -83,6 +83,33 @@ def test_stream_dataset(corpus, mode):
     np.testing.assert_array_equal(again.x_train, ds.x_train)
 
 
+def test_clip_context_puts_speech_before_the_keyword(corpus):
+    cfg = ks.StreamConfig(clip_context=1.0)
+    rng = np.random.default_rng(0)
+    keyword = np.ones(8000)
+    negative = ks.Utterance(np.full(16000, 0.5), "sentence", "a b", "espeak", "m1",
+                            "train")  # fmt: skip
+    for _ in range(20):
+        x = ks._after_context(keyword, [negative], 16000, rng, cfg)
+        assert x.size <= 16000
+        np.testing.assert_array_equal(x[-8000:], keyword)  # whole, at the end
+        before = x[:-8000]
+        assert 0.1 * 16000 <= np.count_nonzero(before) <= 0.6 * 16000
+        assert np.count_nonzero(before[np.flatnonzero(before)[-1] + 1 :]) == 0  # pause
+    # no room before a keyword as long as the clip: unchanged
+    assert ks._after_context(np.ones(16000), [negative], 16000, rng, cfg).size == 16000
+    # in clips mode: the same labels, other features
+    root, _ = corpus
+    base = ks.stream_dataset(root, mode="clips", progress=False)
+    ctx = ks.stream_dataset(root, mode="clips", config=cfg, progress=False)
+    np.testing.assert_array_equal(ctx.y_train, base.y_train)
+    assert not np.array_equal(ctx.x_train, base.x_train)
+    assert ctx.summary["config"]["clip_context"] == 1.0
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="clip_context must be in"):
+            ks.StreamConfig(clip_context=bad)
+
+
 def test_frame_labels_by_hand():
     cfg = ks.StreamConfig()
     labels = list(LABELS_12)

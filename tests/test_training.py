@@ -196,6 +196,16 @@ def test_bad_flags_name_the_flag_and_value(tmp_path, capsys):
     args = [PROG, "--dataset=digits", "--override=nosuch=1", f"--out={out}"]
     assert cli.main(args) == 2
     assert "nosuch" in capsys.readouterr().err
+    args = [PROG, "--dataset=kws_streams", "--clip_context=0.5", f"--out={out}"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert (
+        "--clip_context works with --dataset=kws_clips, got --dataset=kws_streams"
+        in err
+    )
+    args = [PROG, "--dataset=kws_clips", "--clip_context=1.5", f"--out={out}"]
+    assert cli.main(args) == 2
+    assert "--clip_context must be in [0, 1], got 1.5" in capsys.readouterr().err
 
 
 _DISTRIBUTED_SCRIPT = textwrap.dedent(

@@ -26,7 +26,9 @@ comparison: one utterance per 1 s clip at a random offset (longer ones cropped a
 random place, keywords labelled only when whole), the same levels and noise beds, and
 as many examples per keyword as the streams mode cuts (``keyword_windows`` renderings
 of each keyword, ``unknown_windows`` negative and ``silence_windows`` noise-only clips
-per keyword).
+per keyword). ``StreamConfig.clip_context`` gives that many keyword clips non-keyword
+speech right before the keyword (the tail of another utterance, as at the end of a
+phrase), the keyword still whole and labelled.
 
 Engines and speakers can be held out (``exclude_engines``): every voice of an excluded
 engine, and every voice of another engine with the same *speaker* (flite's and
@@ -86,6 +88,10 @@ class StreamConfig:
         unknown_windows, silence_windows: windows cut per keyword among the frames
             labelled ``_unknown_`` / ``_silence_`` (``clips`` mode: negative and
             noise-only clips per keyword).
+        clip_context: ``clips`` mode: the fraction of keyword clips in which the
+            keyword follows non-keyword speech: the last 0.1-0.6 s of a negative
+            utterance (its own level), then a pause of 0-150 ms, then the keyword,
+            whole, labelled as itself; 0 keeps every clip one utterance.
     """
 
     seconds: float = 30.0
@@ -107,6 +113,7 @@ class StreamConfig:
     keyword_windows: int = 3
     unknown_windows: float = 3.0
     silence_windows: float = 0.6
+    clip_context: float = 0.0
 
     def __post_init__(self) -> None:
         names = [c for c, _ in self.contexts]
@@ -119,6 +126,11 @@ class StreamConfig:
                 raise ValueError(
                     f"StreamConfig.{name} must be > 0, got {getattr(self, name)}"
                 )
+        if not 0.0 <= self.clip_context <= 1.0:
+            raise ValueError(
+                "StreamConfig.clip_context must be in [0, 1], got "
+                f"{self.clip_context!r}"
+            )
         if not 0 < self.tolerance_frames < self.window:
             raise ValueError(
                 "StreamConfig.tolerance_frames must be in (0, window), got "
@@ -419,6 +431,13 @@ def _clip_examples(
             continue
         x, r = _level(utt.audio, rng, config)
         label = _label_of(utt, labels)
+        if (
+            label != unknown
+            and config.clip_context
+            and x.size < n
+            and rng.random() < config.clip_context  # drawn only when enabled
+        ):
+            x = _after_context(x, negatives, n, rng, config)
         if x.size > n:
             start = int(rng.integers(0, x.size - n + 1))
             x = x[start : start + n]
@@ -431,6 +450,27 @@ def _clip_examples(
         ys.append(label)
     x = frontend.batch(waves) if waves else None
     return x, np.asarray(ys, np.int64)
+
+
+def _after_context(
+    keyword: np.ndarray,
+    negatives: Sequence[Utterance],
+    n: int,
+    rng: np.random.Generator,
+    config: StreamConfig,
+) -> np.ndarray:
+    """``[tail of a negative utterance, pause, keyword]``, at most ``n`` samples.
+
+    The tail is 0.1-0.6 s (at most what fits before the keyword) of a random
+    negative utterance at its own random level; the pause 0-150 ms.
+    """
+    context, _ = _level(negatives[int(rng.integers(len(negatives)))].audio, rng, config)
+    gap = int(rng.uniform(0.0, 0.15) * SAMPLE_RATE)
+    room = n - keyword.size - gap
+    tail = min(int(rng.uniform(0.1, 0.6) * SAMPLE_RATE), context.size, max(room, 0))
+    if tail <= 0:
+        return keyword
+    return np.concatenate([context[-tail:], np.zeros(gap, keyword.dtype), keyword])
 
 
 def stream_dataset(
@@ -476,37 +516,12 @@ def stream_dataset(
     arrays: dict[str, np.ndarray] = {}
     counts: dict[str, Any] = {}
     for s_index, split in enumerate(SPLITS):
-        utts = by_split[split]
         rng = np.random.default_rng([int(seed), 97, s_index])
-        unknown = labels.index(UNKNOWN_LABEL)
-        is_keyword = [_label_of(u, labels) != unknown for u in utts]
-        kws = [u for u, k in zip(utts, is_keyword, strict=True) if k]
-        negs = [u for u, k in zip(utts, is_keyword, strict=True) if not k]
-        if not kws:
-            arrays[f"x_{split}"] = np.zeros((0, config.window, fe.num_features), "f4")
-            arrays[f"y_{split}"] = np.zeros(0, np.int64)
-            counts[split] = {"keywords": 0}
-            continue
-        babble_pool = [u.audio for u in negs if u.kind == "sentence"] or [
-            u.audio for u in negs
-        ]
-        order = rng.permutation(len(kws))
-        if mode == "clips":
-            x, y = _clip_examples(
-                [kws[i] for i in order], negs, labels, rng, config, fe, babble_pool
-            )
-        else:
-            x, y = _stream_windows(
-                [kws[i] for i in order], negs, labels, rng, config, fe, babble_pool,
-                progress and split == "train", split,
-            )  # fmt: skip
+        x, y, counts[split] = _split_examples(
+            by_split[split], labels, rng, mode, config, fe,
+            progress and split == "train", split,
+        )  # fmt: skip
         arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
-        counts[split] = {
-            "keywords": len(kws),
-            "negatives": len(negs),
-            "examples": int(len(y)),
-            "class_counts": np.bincount(y, minlength=len(labels)).tolist(),
-        }
     if len(arrays["y_train"]) == 0:
         raise ValueError(
             f"stream_dataset: no keyword utterances left for training in {data_dir!r} "
@@ -530,6 +545,47 @@ def stream_dataset(
         summary=summary,
         name=f"synthetic_kws_{mode}",
     )
+
+
+def _babble_pool(negs: Sequence[Utterance]) -> list[np.ndarray]:
+    """Audio for babble noise: the sentences among ``negs``, else all of them."""
+    return [u.audio for u in negs if u.kind == "sentence"] or [u.audio for u in negs]
+
+
+def _split_examples(
+    utts: Sequence[Utterance],
+    labels: Sequence[str],
+    rng: np.random.Generator,
+    mode: str,
+    config: StreamConfig,
+    fe,
+    progress: bool,
+    split: str,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """One split's examples in ``mode`` and their counts: ``(x, y, counts)``."""
+    unknown = labels.index(UNKNOWN_LABEL)
+    is_keyword = [_label_of(u, labels) != unknown for u in utts]
+    kws = [u for u, k in zip(utts, is_keyword, strict=True) if k]
+    negs = [u for u, k in zip(utts, is_keyword, strict=True) if not k]
+    if not kws:
+        x = np.zeros((0, config.window, fe.num_features), "f4")
+        return x, np.zeros(0, np.int64), {"keywords": 0}
+    babble_pool = _babble_pool(negs)
+    order = rng.permutation(len(kws))
+    shuffled = [kws[i] for i in order]
+    if mode == "clips":
+        x, y = _clip_examples(shuffled, negs, labels, rng, config, fe, babble_pool)
+    else:
+        x, y = _stream_windows(
+            shuffled, negs, labels, rng, config, fe, babble_pool, progress, split
+        )
+    counts = {
+        "keywords": len(kws),
+        "negatives": len(negs),
+        "examples": int(len(y)),
+        "class_counts": np.bincount(y, minlength=len(labels)).tolist(),
+    }
+    return x, y, counts
 
 
 def _stream_windows(
@@ -608,33 +664,18 @@ def mine_hard_negatives(
         ValueError: bad ``minutes`` / ``threshold`` / ``stride``, or no non-keyword
             training utterance.
     """
-    if not minutes > 0:
-        raise ValueError(f"mine_hard_negatives: minutes must be > 0, got {minutes}")
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(
-            f"mine_hard_negatives: threshold must be in (0, 1), got {threshold}"
-        )
-    if int(stride) < 1:
-        raise ValueError(f"mine_hard_negatives: stride must be >= 1, got {stride}")
+    _check_mining_arguments(minutes, threshold, stride)
     config = config or StreamConfig()
     fe = get_frontend(frontend)
     p = fe.params
     labels = list(LABELS_12)
     keyword_ids = [i for i, name in enumerate(labels) if name in COMMAND_WORDS]
-    by_split, _ = load_utterances(os.fspath(data_dir), exclude_engines)
-    negs = [u for u in by_split["train"] if _label_of(u, labels) not in keyword_ids]
-    if not negs:
-        raise ValueError(
-            f"mine_hard_negatives: no non-keyword training utterances in {data_dir!r}"
-        )
-    babble_pool = [u.audio for u in negs if u.kind == "sentence"] or [
-        u.audio for u in negs
-    ]
+    negs = _training_negatives(data_dir, exclude_engines, labels, keyword_ids)
+    babble_pool = _babble_pool(negs)
     rng = np.random.default_rng([int(seed), 131])
     count = max(1, int(np.ceil(minutes * 60.0 / config.seconds)))
     bar = Progress(count, "hard negatives") if progress else None
-    w, tol = config.window, config.tolerance_frames
-    xs, ys, scores = [], [], []
+    hits: list[tuple[np.ndarray, int, float]] = []
     scored = 0
     for i in range(count):
         audio, events = build_stream(
@@ -644,35 +685,105 @@ def mine_hard_negatives(
         lab = frame_labels(
             events, feats.shape[0], labels, p["frame_length"], p["frame_step"], config
         )
-        ends = np.arange(w - 1, feats.shape[0], int(stride))
-        windows = np.lib.stride_tricks.sliding_window_view(feats, w, axis=0)
-        x = np.ascontiguousarray(windows[ends - w + 1].transpose(0, 2, 1))
-        prob = np.asarray(predict(x))[:, keyword_ids].max(axis=1)
-        scored += len(ends)
-        hot = np.flatnonzero(prob >= threshold)
-        # one window per run of hot windows (runs split by a gap > tolerance)
-        for run in np.split(hot, np.flatnonzero(np.diff(ends[hot]) > tol) + 1):
-            if run.size:
-                best = run[np.argmax(prob[run])]
-                xs.append(x[best])
-                ys.append(int(lab[ends[best]]))
-                scores.append(float(prob[best]))
+        stream_hits, stream_scored = _false_alarm_runs(
+            predict, feats, lab, keyword_ids, threshold, stride, config
+        )
+        hits += stream_hits
+        scored += stream_scored
         if bar is not None:
             bar.update(i + 1)
-    order = np.argsort(scores)[::-1][: max_windows if max_windows else None]
-    x = (
-        np.stack([xs[j] for j in order])
-        if len(order)
-        else np.zeros((0, w, fe.num_features), np.float32)
-    )
-    y = np.asarray([ys[j] for j in order], np.int64)
+    x, y = _strongest_windows(hits, max_windows, config.window, fe.num_features)
     summary = {
         "minutes": float(count * config.seconds / 60.0),
         "threshold": float(threshold),
         "stride": int(stride),
         "windows_scored": int(scored),
         "hard_negatives": int(len(y)),
-        "false_alarm_runs": int(len(xs)),
+        "false_alarm_runs": int(len(hits)),
         "class_counts": np.bincount(y, minlength=len(labels)).tolist(),
     }
     return x, y, summary
+
+
+def _check_mining_arguments(minutes: float, threshold: float, stride: int) -> None:
+    """Checks the arguments of :func:`mine_hard_negatives`.
+
+    Raises:
+        ValueError: naming the first bad argument.
+    """
+    if not minutes > 0:
+        raise ValueError(f"mine_hard_negatives: minutes must be > 0, got {minutes}")
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(
+            f"mine_hard_negatives: threshold must be in (0, 1), got {threshold}"
+        )
+    if int(stride) < 1:
+        raise ValueError(f"mine_hard_negatives: stride must be >= 1, got {stride}")
+
+
+def _training_negatives(
+    data_dir: str | os.PathLike,
+    exclude_engines: Sequence[str],
+    labels: Sequence[str],
+    keyword_ids: Sequence[int],
+) -> list[Utterance]:
+    """The training split's non-keyword utterances of the kept voices.
+
+    Raises:
+        ValueError: there are none.
+    """
+    by_split, _ = load_utterances(os.fspath(data_dir), exclude_engines)
+    negs = [u for u in by_split["train"] if _label_of(u, labels) not in keyword_ids]
+    if not negs:
+        raise ValueError(
+            f"mine_hard_negatives: no non-keyword training utterances in {data_dir!r}"
+        )
+    return negs
+
+
+def _false_alarm_runs(
+    predict: Callable[[np.ndarray], np.ndarray],
+    feats: np.ndarray,
+    lab: np.ndarray,
+    keyword_ids: Sequence[int],
+    threshold: float,
+    stride: int,
+    config: StreamConfig,
+) -> tuple[list[tuple[np.ndarray, int, float]], int]:
+    """The highest-scoring window of each run of false alarms in one stream.
+
+    Returns:
+        ``(hits, scored)``: ``(window, label, p_kw)`` per run, and the number of
+        windows scored.
+    """
+    w, tol = config.window, config.tolerance_frames
+    ends = np.arange(w - 1, feats.shape[0], int(stride))
+    windows = np.lib.stride_tricks.sliding_window_view(feats, w, axis=0)
+    x = np.ascontiguousarray(windows[ends - w + 1].transpose(0, 2, 1))
+    prob = np.asarray(predict(x))[:, keyword_ids].max(axis=1)
+    hot = np.flatnonzero(prob >= threshold)
+    hits = []
+    # one window per run of hot windows (runs split by a gap > tolerance)
+    for run in np.split(hot, np.flatnonzero(np.diff(ends[hot]) > tol) + 1):
+        if run.size:
+            best = run[np.argmax(prob[run])]
+            hits.append((x[best], int(lab[ends[best]]), float(prob[best])))
+    return hits, len(ends)
+
+
+def _strongest_windows(
+    hits: Sequence[tuple[np.ndarray, int, float]],
+    max_windows: int | None,
+    window: int,
+    num_features: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` of the ``max_windows`` highest-scoring hits, highest first."""
+    scores = [score for _, _, score in hits]
+    order = np.argsort(scores)[::-1][: max_windows if max_windows else None]
+    x = (
+        np.stack([hits[j][0] for j in order])
+        if len(order)
+        else np.zeros((0, window, num_features), np.float32)
+    )
+    y = np.asarray([hits[j][1] for j in order], np.int64)
+    return x, y

@@ -120,6 +120,14 @@ flags.DEFINE_list(
     "validation (with every voice of the same speaker), e.g. piper.",
     flag_values=FLAGS,
 )
+flags.DEFINE_float(
+    "clip_context",
+    0.0,
+    "kws_clips: the fraction of keyword clips in which the keyword follows "
+    "non-keyword speech (the last 0.1-0.6 s of another utterance, as at the end of "
+    "a phrase), labelled as the keyword; 0: one utterance per clip.",
+    flag_values=FLAGS,
+)
 flags.DEFINE_string(
     "hard_negatives_from",
     None,
@@ -438,6 +446,13 @@ def plan_run(f: dict[str, Any], start: float | None = None) -> RunPlan:
     if teacher_path is not None and not os.path.isfile(teacher_path):
         raise UsageError(f"--teacher: no such file {teacher_path!r}")
     hard = _hard_negatives_from_flags(f)
+    clip_context = f.get("clip_context") or 0.0
+    if not 0.0 <= clip_context <= 1.0:
+        raise UsageError(f"--clip_context must be in [0, 1], got {clip_context!r}")
+    if clip_context and dataset != "kws_clips":
+        raise UsageError(
+            f"--clip_context works with --dataset=kws_clips, got --dataset={dataset}"
+        )
     out = f["out"] or os.path.join("runs", f"{dataset}-{preset}")
     _check_out(f, out)
     return RunPlan(

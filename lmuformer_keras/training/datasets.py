@@ -90,6 +90,7 @@ def load_dataset(
     progress: bool = True,
     exclude_engines: tuple[str, ...] = (),
     hard_negatives: HardNegatives | None = None,
+    clip_context: float = 0.0,
 ) -> Dataset:
     """Loads (or, for ``synthetic_kws``, generates then loads) a dataset.
 
@@ -108,6 +109,9 @@ def load_dataset(
             split, with the voices of their speakers.
         hard_negatives: ``kws_streams`` / ``kws_clips``: add the false alarms of a
             trained model to the training split (:class:`HardNegatives`).
+        clip_context: ``kws_clips``: the fraction of keyword clips with
+            non-keyword speech right before the keyword
+            (:attr:`lmuformer_keras.data.kws_streams.StreamConfig.clip_context`).
 
     Raises:
         DatasetError: unknown name, bad ``classes`` or a missing ``data_dir`` (the
@@ -122,53 +126,77 @@ def load_dataset(
                 f"--{flag} works with --dataset in {sorted(STREAM_DATASETS)}, "
                 f"got --dataset={name}"
             )
+    if clip_context and name != "kws_clips":
+        raise DatasetError(
+            f"--clip_context works with --dataset=kws_clips, got --dataset={name}"
+        )
+    if not 0.0 <= clip_context <= 1.0:
+        raise DatasetError(f"--clip_context must be in [0, 1], got {clip_context!r}")
     if name in STREAM_DATASETS:
         ds = _stream_dataset(
-            name, data_dir, classes, frontend, seed, progress, exclude_engines
-        )
+            name, data_dir, classes, frontend, seed, progress, exclude_engines,
+            clip_context,
+        )  # fmt: skip
         if hard_negatives is not None:
             ds = _add_hard_negatives(ds, hard_negatives, frontend, seed, progress)
         return ds
     if name in AUDIO_DATASETS:
-        from lmuformer_keras.data import generate_synthetic_kws, speech_commands
+        return _audio_dataset(name, data_dir, classes, frontend, seed, progress)
+    return _array_dataset(name, data_dir)
 
-        if classes not in KWS_CLASSES:
-            raise DatasetError(
-                f"--classes must be one of {KWS_CLASSES} for --dataset={name}, got "
-                f"--classes={classes}"
-            )
-        generation = None
-        if name == "synthetic_kws":
-            data_dir = data_dir or default_synthetic_dir()
-            generation = existing_synthetic_set(data_dir)
-            if generation is None:  # generate the default set (cached afterwards)
-                generation = generate_synthetic_kws(data_dir, progress=progress)
-            generation = {
-                k: generation.get(k) for k in ("params", "counts", "espeak_ng_version")
-            }
-        else:
-            if not data_dir:
-                raise DatasetError(
-                    "--data_dir is required for --dataset=speech_commands (a Speech "
-                    "Commands v2 folder; nothing is downloaded)"
-                )
-            if not os.path.isdir(data_dir):
-                raise DatasetError(
-                    f"--data_dir: Speech Commands folder not found: "
-                    f"{os.path.abspath(data_dir)!r} (--dataset=speech_commands)"
-                )
-        ds = speech_commands(
-            data_dir,
-            classes=classes,
-            frontend=frontend or DEFAULT_FRONTEND,
-            seed=seed,
-            progress=progress,
+
+def _audio_dataset(
+    name: str,
+    data_dir: str | None,
+    classes: int,
+    frontend: str | dict[str, Any] | None,
+    seed: int,
+    progress: bool,
+) -> Dataset:
+    """``speech_commands`` or ``synthetic_kws`` (generated first if missing)."""
+    from lmuformer_keras.data import generate_synthetic_kws, speech_commands
+
+    if classes not in KWS_CLASSES:
+        raise DatasetError(
+            f"--classes must be one of {KWS_CLASSES} for --dataset={name}, got "
+            f"--classes={classes}"
         )
-        ds.name = f"{name}{classes}"
-        ds.summary = dict(ds.summary, dataset=name, data_dir=os.path.abspath(data_dir))
-        if generation is not None:
-            ds.summary["synthetic_kws"] = generation
-        return ds
+    generation = None
+    if name == "synthetic_kws":
+        data_dir = data_dir or default_synthetic_dir()
+        generation = existing_synthetic_set(data_dir)
+        if generation is None:  # generate the default set (cached afterwards)
+            generation = generate_synthetic_kws(data_dir, progress=progress)
+        generation = {
+            k: generation.get(k) for k in ("params", "counts", "espeak_ng_version")
+        }
+    else:
+        if not data_dir:
+            raise DatasetError(
+                "--data_dir is required for --dataset=speech_commands (a Speech "
+                "Commands v2 folder; nothing is downloaded)"
+            )
+        if not os.path.isdir(data_dir):
+            raise DatasetError(
+                f"--data_dir: Speech Commands folder not found: "
+                f"{os.path.abspath(data_dir)!r} (--dataset=speech_commands)"
+            )
+    ds = speech_commands(
+        data_dir,
+        classes=classes,
+        frontend=frontend or DEFAULT_FRONTEND,
+        seed=seed,
+        progress=progress,
+    )
+    ds.name = f"{name}{classes}"
+    ds.summary = dict(ds.summary, dataset=name, data_dir=os.path.abspath(data_dir))
+    if generation is not None:
+        ds.summary["synthetic_kws"] = generation
+    return ds
+
+
+def _array_dataset(name: str, data_dir: str | None) -> Dataset:
+    """``mnist1d``, ``digits`` or ``psmnist`` (from ``data_dir``)."""
     from lmuformer_keras.data import digits, mnist1d, psmnist
 
     if name == "mnist1d":
@@ -196,8 +224,9 @@ def _stream_dataset(
     seed: int,
     progress: bool,
     exclude_engines: tuple[str, ...],
+    clip_context: float = 0.0,
 ) -> Dataset:
-    from lmuformer_keras.data.kws_streams import stream_dataset
+    from lmuformer_keras.data.kws_streams import StreamConfig, stream_dataset
 
     if classes != 12:
         raise DatasetError(
@@ -216,6 +245,7 @@ def _stream_dataset(
             exclude_engines=exclude_engines,
             seed=seed,
             mode=STREAM_DATASETS[name],
+            config=StreamConfig(clip_context=clip_context),
             progress=progress,
         )
     except ValueError as error:

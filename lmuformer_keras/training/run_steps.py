@@ -151,6 +151,7 @@ def load_data_and_model(plan: RunPlan, devices: int) -> tuple[Any, Any, Any]:
         seed=f["seed"],
         exclude_engines=tuple(f.get("exclude_engines") or ()),
         hard_negatives=plan.hard,
+        clip_context=f.get("clip_context") or 0.0,
     )
     ds = dsets.subset(ds, f["max_clips"], seed=f["seed"])
     try:
@@ -191,6 +192,8 @@ def run_config(plan: RunPlan, ds: Any, augment: Any) -> dict[str, Any]:
         "distribute": f["distribute"],
         "epochs": plan.epochs,
     }
+    if f.get("clip_context"):  # absent in the resume state of runs without it
+        config["clip_context"] = f["clip_context"]
     if f["dtype_policy"] != "float32":  # absent in float32 runs' resume state
         config["dtype_policy"] = f["dtype_policy"]
     if plan.hard is not None:
