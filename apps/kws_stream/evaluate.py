@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from .scoring import DEFAULT_TOLERANCE_S, score_detections
-from .scoring import _detection_label_time as _detection_label_time  # held_out
 from .smoothing import Detection, is_ignored_label
 from .synthetic_streams import (
     CROSSFADE_S,
@@ -48,8 +47,6 @@ from .synthetic_streams import (
     noise_stream,
     render_words,
 )
-from .synthetic_streams import _noise_bed as _noise_bed  # held_out
-from .synthetic_streams import _to_int16 as _to_int16  # held_out
 
 __all__ = [
     "CROSSFADE_S",

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import evaluate as ev
+from . import scoring, synthetic_streams
 
 PHRASE_START_SLACK_S = 0.15
 GOALS = {"recall": 0.95, "speech_false_per_minute": 0.2, "noise_false_per_hour": 0.0}
@@ -136,10 +137,10 @@ def sentence_stream(
 
 def _mix(placed, n: int, noise_rms: float, rng: np.random.Generator) -> np.ndarray:
     n += int(2.0 * ev.SAMPLE_RATE)
-    out = noise_rms * ev._noise_bed(n / ev.SAMPLE_RATE, rng)
+    out = noise_rms * synthetic_streams._noise_bed(n / ev.SAMPLE_RATE, rng)
     for start, x in placed:
         out[start : start + x.size] += x
-    return ev._to_int16(out)
+    return synthetic_streams._to_int16(out)
 
 
 def confusion(
@@ -148,7 +149,7 @@ def confusion(
     """``{spoken: {detected or "miss": count}}``: the first keyword detection in each
     event's window ``[start, end + tolerance_s]``."""
     found = sorted(
-        (ev._detection_label_time(d) for d in detections), key=lambda lt: lt[1]
+        (scoring._detection_label_time(d) for d in detections), key=lambda lt: lt[1]
     )
     found = [(lab, t) for lab, t in found if not ev.is_ignored_label(lab)]
     table: dict[str, dict[str, int]] = {}
