@@ -306,14 +306,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     voices = args.voices.split(",") if args.voices else None
     smoothing = _smoothing_options(args)
-    if args.engine:
-        return _main_engine(parser.prog, args, voices, smoothing)
     try:
-        report = _evaluate_from_args(args, voices, smoothing)
+        if args.engine:
+            report = _engine_report_from_args(args, voices, smoothing)
+        else:
+            report = _evaluate_from_args(args, voices, smoothing)
     except (ValueError, ImportError, FileNotFoundError, RuntimeError) as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 1
-    _print_summary(report)
+    if args.engine:
+        from .held_out import format_report
+
+        print(format_report(report))
+    else:
+        _print_summary(report)
     _write_report(args.out, report)
     return 0
 
@@ -325,26 +331,22 @@ def _write_report(path: str | None, report: dict[str, Any]) -> None:
         print(f"wrote {path}")
 
 
-def _main_engine(prog: str, args, voices, smoothing: dict[str, Any]) -> int:
-    from .held_out import evaluate_engine, format_report
+def _engine_report_from_args(
+    args: argparse.Namespace, voices: list[str] | None, smoothing: dict[str, Any]
+) -> dict[str, Any]:
+    """:func:`~.held_out.evaluate_engine` with the command line's options."""
+    from .held_out import evaluate_engine
 
-    try:
-        report = evaluate_engine(
-            args.model_dir,
-            args.engine,
-            voices=voices,
-            seed=args.seed,
-            speech_minutes=args.speech_minutes,
-            noise_minutes=args.minutes,
-            tolerance_s=args.tolerance_s,
-            **smoothing,
-        )
-    except (ValueError, ImportError, FileNotFoundError, RuntimeError) as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return 1
-    print(format_report(report))
-    _write_report(args.out, report)
-    return 0
+    return evaluate_engine(
+        args.model_dir,
+        args.engine,
+        voices=voices,
+        seed=args.seed,
+        speech_minutes=args.speech_minutes,
+        noise_minutes=args.minutes,
+        tolerance_s=args.tolerance_s,
+        **smoothing,
+    )
 
 
 if __name__ == "__main__":
