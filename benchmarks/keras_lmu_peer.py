@@ -43,6 +43,85 @@ def peer_fwd_bwd(layer, x):
     return lambda: [g.numpy() for g in step(xt) if g is not None]
 
 
+VARIANTS = ("ours_rnn", "ours_auto", "peer_rnn", "peer_fft", "peer_raw")
+
+
+def _hidden_cell(hidden: bool):
+    """A fresh ``Dense(256, relu)`` hidden cell, or ``None``."""
+    import keras
+
+    return keras.layers.Dense(256, activation="relu") if hidden else None
+
+
+def fwd_bwd_variants(x, hidden: bool) -> dict:
+    """Forward + backward callables of every variant in :data:`VARIANTS`.
+
+    Args:
+        x: the input ``(32, T, 1)``.
+        hidden: give every LMU a ``Dense(256, relu)`` hidden cell.
+
+    Returns:
+        Variant name -> a callable running forward + backward once.
+    """
+    import keras
+    import keras_lmu
+    import timing
+
+    from lmuformer_keras.layers import LMUCell, LMUParallel
+
+    length = x.shape[1]
+    kw = dict(memory_d=1, order=256, theta=length / 2)
+    fns = {}
+    inp = keras.Input((length, 1), batch_size=32)
+    for name, layer in (
+        (
+            "ours_rnn",
+            keras.layers.RNN(
+                LMUCell(**kw, hidden_cell=_hidden_cell(hidden)), return_sequences=True
+            ),
+        ),
+        (
+            "ours_auto",
+            LMUParallel(**kw, hidden_cell=_hidden_cell(hidden), return_sequences=True),
+        ),
+    ):
+        fns[name] = timing.make_fwd_bwd(keras.Model(inp, layer(inp)), x)
+    fns["peer_rnn"] = peer_fwd_bwd(
+        keras.layers.RNN(
+            keras_lmu.LMUCell(**kw, hidden_cell=_hidden_cell(hidden)),
+            return_sequences=True,
+        ),
+        x,
+    )
+    for mode in ("fft", "raw"):
+        fns[f"peer_{mode}"] = peer_fwd_bwd(
+            keras_lmu.LMUFeedforward(
+                **kw,
+                hidden_cell=_hidden_cell(hidden),
+                return_sequences=True,
+                conv_mode=mode,
+            ),
+            x,
+        )
+    return fns
+
+
+def table_row(hidden: bool, length: int, seconds: dict) -> str:
+    """One Markdown row: every variant's median and the best peer against ours.
+
+    Args:
+        hidden: whether the LMUs had a hidden cell.
+        length: the sequence length ``T``.
+        seconds: variant name -> median seconds.
+    """
+    best = min(seconds["peer_rnn"], seconds["peer_fft"], seconds["peer_raw"])
+    return (
+        f"| {'Dense(256,relu)' if hidden else 'none'} | {length} | "
+        + " | ".join(f"{seconds[k] * 1e3:.1f} ms" for k in VARIANTS)
+        + f" | {best / seconds['ours_auto']:.2f}x |"
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--lengths", default="784,4096")
@@ -54,11 +133,8 @@ def main() -> None:
     import timing
 
     timing.set_threads(args.threads)
-    import keras
-    import keras_lmu
+    import keras_lmu  # noqa: F401  (the peer: fail before the table when missing)
     import numpy as np
-
-    from lmuformer_keras.layers import LMUCell, LMUParallel
 
     rng = np.random.default_rng(0)
     print(
@@ -70,66 +146,12 @@ def main() -> None:
     for hidden in hidden_cells[args.hidden]:
         for length in map(int, args.lengths.split(",")):
             x = rng.normal(size=(32, length, 1)).astype("float32")
-            kw = dict(memory_d=1, order=256, theta=length / 2)
-
-            def ours_hidden(hidden=hidden):
-                return keras.layers.Dense(256, activation="relu") if hidden else None
-
-            def peer_hidden(hidden=hidden):
-                return keras.layers.Dense(256, activation="relu") if hidden else None
-
-            fns = {}
-            inp = keras.Input((length, 1), batch_size=32)
-            for name, layer in (
-                (
-                    "ours_rnn",
-                    keras.layers.RNN(
-                        LMUCell(**kw, hidden_cell=ours_hidden()), return_sequences=True
-                    ),
-                ),
-                (
-                    "ours_auto",
-                    LMUParallel(**kw, hidden_cell=ours_hidden(), return_sequences=True),
-                ),
-            ):
-                fns[name] = timing.make_fwd_bwd(keras.Model(inp, layer(inp)), x)
-            fns["peer_rnn"] = peer_fwd_bwd(
-                keras.layers.RNN(
-                    keras_lmu.LMUCell(**kw, hidden_cell=peer_hidden()),
-                    return_sequences=True,
-                ),
-                x,
-            )
-            for mode in ("fft", "raw"):
-                fns[f"peer_{mode}"] = peer_fwd_bwd(
-                    keras_lmu.LMUFeedforward(
-                        **kw,
-                        hidden_cell=peer_hidden(),
-                        return_sequences=True,
-                        conv_mode=mode,
-                    ),
-                    x,
-                )
+            fns = fwd_bwd_variants(x, hidden)
             long = length > 1000
             t = timing.interleaved_medians(
                 fns, warmup=1, repeats=max(1, args.repeats - (1 if long else 0))
             )
-            best = min(t["peer_rnn"], t["peer_fft"], t["peer_raw"])
-            print(
-                f"| {'Dense(256,relu)' if hidden else 'none'} | {length} | "
-                + " | ".join(
-                    f"{t[k] * 1e3:.1f} ms"
-                    for k in (
-                        "ours_rnn",
-                        "ours_auto",
-                        "peer_rnn",
-                        "peer_fft",
-                        "peer_raw",
-                    )
-                )
-                + f" | {best / t['ours_auto']:.2f}x |",
-                flush=True,
-            )
+            print(table_row(hidden, length, t), flush=True)
 
 
 if __name__ == "__main__":

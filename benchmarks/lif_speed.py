@@ -26,11 +26,8 @@ SHAPES = [(32, 128, 256), (32, 784, 256)]
 THREADS = 2
 
 
-def _child(shapes, repeats):
-    import keras
-    import numpy as np
-
-    backend = keras.backend.backend()
+def _set_threads(backend: str) -> None:
+    """Pins the backend's intra- and inter-op threads to :data:`THREADS`."""
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -41,45 +38,100 @@ def _child(shapes, repeats):
 
         torch.set_num_threads(THREADS)
 
+
+def _fwd_bwd(backend: str, layer, x_np, mode):
+    """A callable computing the gradient of ``sum(y * y)``, ``y = layer(x)``.
+
+    Args:
+        backend: the Keras backend.
+        layer: a built Keras layer.
+        x_np: the input, a NumPy array.
+        mode: TensorFlow: ``"xla"`` (``jit_compile=True``) or ``"graph"``;
+            ``None`` on the other backends.
+
+    Returns:
+        A callable returning the gradients w.r.t. the input and the weights.
+    """
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.constant(x_np)
+
+        @tf.function(jit_compile=(mode == "xla"))
+        def fwd_bwd(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x)
+                loss = tf.reduce_sum(y * y)
+            return tape.gradient(loss, [x, *layer.trainable_variables])
+
+        return lambda: [g.numpy() for g in fwd_bwd(x)]
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        x = jnp.asarray(x_np)
+        weights = [v.value for v in layer.trainable_variables]
+
+        def loss(weights, x):
+            y, _ = layer.stateless_call(weights, [], x)
+            return jnp.sum(y * y)
+
+        fwd_bwd = jax.jit(jax.grad(loss, argnums=(0, 1)))
+        return lambda: jax.block_until_ready(fwd_bwd(weights, x))
+    import torch
+
+    x0 = torch.tensor(x_np)
+
+    def run():
+        x = x0.clone().requires_grad_(True)
+        y = layer(x)
+        (y * y).sum().backward()
+        for v in layer.trainable_variables:
+            v.value.grad = None
+        return x.grad
+
+    return run
+
+
+def _interleaved_times(fns: dict, repeats: int) -> tuple[dict, list[float]]:
+    """Three warm-up calls each, then ``repeats`` interleaved timed rounds.
+
+    Args:
+        fns: ``{"lif": callable, "dense": callable}``.
+        repeats: timed rounds.
+
+    Returns:
+        ``(seconds per name, lif / dense ratio per round)``.
+    """
+    for fn in fns.values():
+        for _ in range(3):
+            fn()
+    times = {name: [] for name in fns}
+    ratios = []
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+        ratios.append(times["lif"][-1] / times["dense"][-1])
+    return times, ratios
+
+
+def _child(shapes, repeats):
+    """Times LIF and Dense + ReLU under this process's backend; prints the rows.
+
+    Args:
+        shapes: ``(batch, time, features)`` shapes.
+        repeats: timed rounds per shape.
+    """
+    import keras
+    import numpy as np
+
+    backend = keras.backend.backend()
+    _set_threads(backend)
+
     from lmuformer_keras.layers.lif import LIF
-
-    def make(layer, x_np, mode):
-        if backend == "tensorflow":
-            x = tf.constant(x_np)
-
-            @tf.function(jit_compile=(mode == "xla"))
-            def fwd_bwd(x):
-                with tf.GradientTape() as tape:
-                    tape.watch(x)
-                    y = layer(x)
-                    loss = tf.reduce_sum(y * y)
-                return tape.gradient(loss, [x, *layer.trainable_variables])
-
-            return lambda: [g.numpy() for g in fwd_bwd(x)]
-        if backend == "jax":
-            import jax
-            import jax.numpy as jnp
-
-            x = jnp.asarray(x_np)
-            weights = [v.value for v in layer.trainable_variables]
-
-            def loss(weights, x):
-                y, _ = layer.stateless_call(weights, [], x)
-                return jnp.sum(y * y)
-
-            fwd_bwd = jax.jit(jax.grad(loss, argnums=(0, 1)))
-            return lambda: jax.block_until_ready(fwd_bwd(weights, x))
-        x0 = torch.tensor(x_np)
-
-        def run():
-            x = x0.clone().requires_grad_(True)
-            y = layer(x)
-            (y * y).sum().backward()
-            for v in layer.trainable_variables:
-                v.value.grad = None
-            return x.grad
-
-        return run
 
     modes = ["graph", "xla"] if backend == "tensorflow" else [None]
     rows = []
@@ -90,18 +142,11 @@ def _child(shapes, repeats):
             dense = keras.layers.Dense(shape[-1], activation="relu")
             lif.build(shape)
             dense.build(shape)
-            fns = {"lif": make(lif, x_np, mode), "dense": make(dense, x_np, mode)}
-            for fn in fns.values():
-                for _ in range(3):
-                    fn()
-            times = {name: [] for name in fns}
-            ratios = []
-            for _ in range(repeats):
-                for name, fn in fns.items():
-                    t0 = time.perf_counter()
-                    fn()
-                    times[name].append(time.perf_counter() - t0)
-                ratios.append(times["lif"][-1] / times["dense"][-1])
+            fns = {
+                "lif": _fwd_bwd(backend, lif, x_np, mode),
+                "dense": _fwd_bwd(backend, dense, x_np, mode),
+            }
+            times, ratios = _interleaved_times(fns, repeats)
             label = backend if mode is None else f"{backend} ({mode})"
             rows.append(
                 {

@@ -2,7 +2,8 @@
 
 Pipeline:
 
-1. check the streaming contract and the clips (``(N, T, F)``, ``F`` of the model);
+1. check the streaming contract and the clips (``(N, T, F)``, ``F`` of the model:
+   :mod:`.inputs`);
 2. representative dataset: real ``[frame, *states]`` tuples from streaming the float
    step model over the calibration clips (:mod:`.calibration`);
 3. convert the batch-1 step graph with ``TFLiteConverter.from_concrete_functions``
@@ -15,16 +16,17 @@ Pipeline:
    merge equal constants, tie each state output's quantization to its input's
    (:mod:`.state_tying`), drop internal tensor names and empty buffers (the
    flatbuffer is written with every repeated vector and table stored once:
-   :mod:`.flatbuffer`);
+   :mod:`.flatbuffer_writer`);
 5. checks: loop-free, only TFLite Micro builtins, no float tensor (quantized modes);
 6. artifacts (:mod:`.artifacts`), smallest TFLM arena (:mod:`.arena`), verification in
    LiteRT and TFLite Micro (:mod:`.verify`), ``metadata.json`` and ``report.json``
    (:mod:`.report`).
 
-Each stage is a function of its own: :func:`prepare` (1), :func:`calibrate` (2),
-``_convert`` (3), :func:`rewrite` (4 and 5), :func:`write_artifacts`, :func:`verify`
-and :func:`build_report` (6); :func:`export_streaming_model` runs them in order with
-the settings of one :class:`~lmuformer_export.options.ExportOptions`.
+Each stage is a function of its own: :func:`.inputs.prepare` (1), :func:`calibrate`
+(2), ``_convert`` (3), :func:`rewrite` (4 and 5), :func:`write_artifacts`,
+:func:`verify` and :func:`build_report` (6); :func:`export_streaming_model` runs them
+in order with the settings of one :class:`~lmuformer_export.options.ExportOptions`
+(step 6 in a staging folder: ``_write_staged_export``).
 """
 
 from __future__ import annotations
@@ -32,24 +34,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from lmuformer_keras.contract import ExportMetadata, Frontend, MetadataError
+from lmuformer_keras.contract import ExportMetadata
 
 from . import artifacts
 from .arena import GRANULARITY, find_min_arena
-from .calibration import check_clips, representative_samples, stream_float
-from .contract import (
-    as_streaming_model,
-    check_streaming_model,
-    layer_names,
-    num_classes,
-    num_features,
-)
-from .errors import ExportError
+from .calibration import representative_samples, stream_float
+from .contract import num_features
+from .inputs import ExportInputs, prepare
 from .op_divergence import op_divergence
 from .op_divergence import summarize as summarize_divergence
 from .options import ExportOptions
@@ -62,10 +57,10 @@ from .report import (  # noqa: F401  (re-exported: the report's targets)
 from .report import goals as report_goals
 from .report import notes as report_notes
 from .rewrite import RewrittenGraph, check_graph, rewrite
-from .verify import initial_quantized_states, verify_model
+from .runtimes import initial_quantized_states
+from .verify import verify_model
 
 __all__ = [
-    "ExportInputs",
     "ExportOptions",
     "RewrittenGraph",
     "WrittenExport",
@@ -74,7 +69,6 @@ __all__ = [
     "check_graph",
     "export_streaming_model",
     "format_report",
-    "prepare",
     "rewrite",
     "verify",
     "write_artifacts",
@@ -125,62 +119,6 @@ def _source_model(streaming_model):
     return None, None
 
 
-def _labels(streaming_model, labels, classes: int):
-    labels = labels if labels is not None else getattr(streaming_model, "labels", None)
-    if labels is None:
-        return None
-    labels = [str(label) for label in labels]
-    if len(labels) != classes:
-        raise ExportError(
-            f"labels: {len(labels)} names given but the model has {classes} classes"
-        )
-    return labels
-
-
-def _frontend(streaming_model) -> Frontend | None:
-    """The model's frontend record (a record dict, a name-only record completed
-    from the registered frontend, or a frontend object), or ``None``."""
-    frontend = getattr(streaming_model, "frontend", None)
-    if frontend is None:
-        return None
-    try:
-        if isinstance(frontend, Frontend | Mapping):
-            return Frontend.from_record(frontend, "the model's frontend")
-        return Frontend.from_frontend(frontend)
-    except (MetadataError, AttributeError, TypeError) as error:
-        raise ExportError(
-            f"the model's frontend {frontend!r:.120} is not a frontend record "
-            f"{{name, params, frame_hop_ms}}: {error}"
-        ) from error
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportInputs:
-    """The checked model and clips an export works on.
-
-    Attributes:
-        streaming_model: the model in its streaming form.
-        states: its state specs (:func:`check_streaming_model`).
-        x_cal: calibration clips ``(N, T, F)``.
-        x_ver: verification clips (the test clips, else the calibration clips).
-        y_ver: their labels, or ``None``.
-        clips: what ``x_ver`` is, for the summary: ``"test"`` or ``"calibration"``.
-        labels: class names, or ``None``.
-        frontend: the frontend record, or ``None``.
-        names: the step model's layer names (for error messages).
-    """
-
-    streaming_model: Any
-    states: list
-    x_cal: np.ndarray
-    x_ver: np.ndarray
-    y_ver: Any
-    clips: str
-    labels: list[str] | None
-    frontend: Frontend | None
-    names: Any
-
-
 @dataclasses.dataclass(frozen=True)
 class WrittenExport:
     """What :func:`write_artifacts` put into the staging folder.
@@ -198,38 +136,6 @@ class WrittenExport:
     arena_bytes: int
     metadata: ExportMetadata
     initial_states: list[np.ndarray]
-
-
-def prepare(
-    streaming_model, calibration_x, out_dir: str, labels, y, test_x, test_y
-) -> ExportInputs:
-    """Step 1: check the streaming contract, the clips, labels and ``out_dir``.
-
-    Raises:
-        ExportError: (subclasses) for a model without a streaming form, bad clips or
-            labels, or an ``out_dir`` that cannot take an export.
-    """
-    streaming_model = as_streaming_model(streaming_model)
-    states = check_streaming_model(streaming_model)
-    features, classes = num_features(streaming_model), num_classes(streaming_model)
-    x_cal = check_clips(calibration_x, features, "calibration clips")
-    if test_x is not None:
-        x_ver, y_ver = check_clips(test_x, features, "test clips"), test_y
-    else:
-        x_ver, y_ver = x_cal, y
-    inputs = ExportInputs(
-        streaming_model=streaming_model,
-        states=states,
-        x_cal=x_cal,
-        x_ver=x_ver,
-        y_ver=y_ver,
-        clips="test" if test_x is not None else "calibration",
-        labels=_labels(streaming_model, labels, classes),
-        frontend=_frontend(streaming_model),
-        names=layer_names(streaming_model.step_model),
-    )
-    artifacts.check_out_dir(out_dir)  # fail before the slow steps
-    return inputs
 
 
 def calibrate(inputs: ExportInputs, options: ExportOptions) -> list:
@@ -367,6 +273,51 @@ def _timed(timings: dict, key: str, step, *args):
     return result
 
 
+def _write_staged_export(
+    out_dir: str,
+    graph: RewrittenGraph,
+    inputs: ExportInputs,
+    options: ExportOptions,
+    timings: dict,
+    conversion_mode: str,
+    calibration_samples: int,
+) -> dict:
+    """Step 6 in a staging folder: artifacts, verification and ``report.json``.
+
+    Everything is written into a sibling folder, checked, then swapped in for
+    ``out_dir``: a failure (or a kill) leaves a previous export there untouched.
+
+    Args:
+        out_dir: the output folder.
+        graph: the rewritten and checked graph (:func:`rewrite`).
+        inputs: the checked model and clips (:func:`.inputs.prepare`).
+        options: the export's settings.
+        timings: seconds per stage so far; the arena search and verification are
+            added, and the whole goes into the report rounded to milliseconds.
+        conversion_mode: ``"in-process"`` or ``"subprocess"``.
+        calibration_samples: the number of representative samples.
+
+    Returns:
+        The report, as written to ``report.json``.
+    """
+    with artifacts.staged_output(out_dir) as stage:
+        written = write_artifacts(stage, graph, inputs, options, timings)
+        report = build_report(
+            graph, written, options, conversion_mode, calibration_samples
+        )
+        if options.verify:
+            report["verification"] = _timed(
+                timings, "verification_s", verify, graph, written, inputs, options
+            )
+            report["goals"] = report_goals(report["verification"], options.quantization)
+            report["notes"] = report_notes(report["verification"])
+        report["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        files = [*written.files, os.path.join(stage, "report.json")]
+        artifacts.write_json(report, files[-1])
+        artifacts.check_written(stage, files, graph.model_bytes)
+    return report
+
+
 def export_streaming_model(
     streaming_model,
     calibration_x,
@@ -431,22 +382,9 @@ def export_streaming_model(
         options.extra_modules,
     )
     graph = rewrite(raw_bytes, io_names, inputs, options)
-
-    # Everything is written into a sibling folder, checked, then swapped in for
-    # out_dir: a failure (or a kill) leaves a previous export there untouched.
-    with artifacts.staged_output(out_dir) as stage:
-        written = write_artifacts(stage, graph, inputs, options, timings)
-        report = build_report(graph, written, options, conversion_mode, len(samples))
-        if options.verify:
-            report["verification"] = _timed(
-                timings, "verification_s", verify, graph, written, inputs, options
-            )
-            report["goals"] = report_goals(report["verification"], options.quantization)
-            report["notes"] = report_notes(report["verification"])
-        report["timings"] = {k: round(v, 3) for k, v in timings.items()}
-        files = [*written.files, os.path.join(stage, "report.json")]
-        artifacts.write_json(report, files[-1])
-        artifacts.check_written(stage, files, graph.model_bytes)
+    report = _write_staged_export(
+        out_dir, graph, inputs, options, timings, conversion_mode, len(samples)
+    )
     if options.verbose:
         print(format_report(report, out_dir, clips=inputs.clips))
     return report

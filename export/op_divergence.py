@@ -23,7 +23,7 @@ import numpy as np
 from .arena import round_up
 from .flatbuffer import NUMPY_DTYPES, TFLiteGraph
 from .model_io import ModelIO
-from .verify import LiteRTRunner, TFLMRunner, feed, quantize, read_states
+from .runtimes import LiteRTRunner, TFLMRunner, feed, quantize, read_states
 
 
 def with_op_outputs(model_bytes: bytes) -> tuple[bytes, list[dict], int]:

@@ -8,7 +8,7 @@ against (agreement with the float model, accuracy drop, TFLite Micro against Lit
 
 from __future__ import annotations
 
-from .verify import LITERT_RESOLVER_TYPES
+from .runtimes import LITERT_RESOLVER_TYPES
 
 AGREEMENT_GOAL = 0.99
 ACCURACY_DROP_GOAL = 0.5  # points

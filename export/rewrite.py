@@ -18,17 +18,18 @@ from .contract import num_classes, num_features
 from .dense_as_conv import dense_as_conv as rewrite_dense_as_conv
 from .dense_fold import fold_affine_into_dense
 from .errors import UnsupportedOpError
-from .flatbuffer import INTEGER_TYPES, TFLiteGraph, layer_name_from_tensor
+from .flatbuffer import INTEGER_TYPES, TFLiteGraph
 from .lif_fold import fold_lif_neurons
 from .macs import count_macs
 from .model_io import ModelIO, map_io, refresh_io
 from .options import ExportOptions
 from .simplify import simplify_shape_ops
 from .state_tying import check_states_tied, tie_states
-from .tflm_ops import check_tflm_ops, short_tensor_name
+from .tensor_names import layer_name_from_tensor, short_tensor_name
+from .tflm_ops import check_tflm_ops
 
 if TYPE_CHECKING:
-    from .convert import ExportInputs
+    from .inputs import ExportInputs
 
 _LOOP_OPS = {
     "WHILE",

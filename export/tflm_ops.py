@@ -10,7 +10,8 @@ listed make :func:`check_tflm_ops` fail.
 from __future__ import annotations
 
 from .errors import UnsupportedOpError
-from .flatbuffer import TFLiteGraph, layer_name_from_tensor
+from .flatbuffer import TFLiteGraph
+from .tensor_names import layer_name_from_tensor, short_tensor_name
 
 TFLM_ADD_METHODS: dict[str, str] = {
     "ABS": "AddAbs",
@@ -136,12 +137,6 @@ def check_tflm_ops(graph: TFLiteGraph, layer_names=()) -> list[str]:
             + ". Replace them in the model (e.g. GELU -> ReLU or HARD_SWISH)."
         )
     return graph.op_names()
-
-
-def short_tensor_name(name: str) -> str:
-    """First of the ``;``-joined names the converter gives a fused tensor."""
-    head, _, rest = name.partition(";")
-    return head + ("; ..." if rest else "")
 
 
 def resolver_methods(op_names) -> list[str]:

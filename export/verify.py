@@ -2,7 +2,8 @@
 
 Each clip is streamed frame by frame from the quantized initial states; after every
 frame the state outputs are copied to the state inputs (the bytes, no requantization:
-:mod:`lmuformer_export.state_tying` makes that exact). Clip logits are the mean over
+:mod:`lmuformer_export.state_tying` makes that exact; the runners and the loop:
+:mod:`.runtimes`). Clip logits are the mean over
 frames of the dequantized per-frame logits; the clip decision is their argmax.
 
 LiteRT runs its reference kernels (``OpResolverType.BUILTIN_REF``) by default; its
@@ -17,149 +18,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmuformer_keras.console import filtered_stderr
-from lmuformer_keras.contract import QuantizedTensor
-
 from .model_io import ModelIO
-
-
-def quantize(x: np.ndarray, tensor: QuantizedTensor) -> np.ndarray:
-    """Float -> the tensor's dtype (:func:`lmuformer_keras.contract.quantize`: halves
-    away from zero, as the apps and TFLite's QUANTIZE kernel)."""
-    return tensor.quantize(x)
-
-
-def dequantize(q: np.ndarray, tensor: QuantizedTensor) -> np.ndarray:
-    """The tensor's values as float32 (:func:`lmuformer_keras.contract.dequantize`)."""
-    return tensor.dequantize(q)
-
-
-# LiteRT kernel sets: name -> ``OpResolverType`` member (``None``: the default
-# interpreter, optimized kernels plus the XNNPACK delegate).
-LITERT_RESOLVER_TYPES = {
-    "reference": "BUILTIN_REF",
-    "optimized": "BUILTIN_WITHOUT_DEFAULT_DELEGATES",
-    "default": None,
-}
-LITERT_RESOLVERS = tuple(LITERT_RESOLVER_TYPES)
-
-
-class LiteRTRunner:
-    """ai-edge-litert interpreter addressed by input/output position.
-
-    Args:
-        model_bytes: the ``.tflite`` flatbuffer.
-        resolver: ``"reference"`` (``OpResolverType.BUILTIN_REF``: LiteRT's reference
-            kernels, the closest to TFLite Micro's), ``"optimized"``
-            (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``: LiteRT's optimized builtin
-            kernels) or ``"default"`` (optimized kernels and the XNNPACK delegate,
-            what ``Interpreter()`` gives).
-        num_threads: interpreter threads.
-    """
-
-    def __init__(
-        self, model_bytes: bytes, resolver: str = "reference", num_threads: int = 1
-    ):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-        if resolver not in LITERT_RESOLVERS:
-            raise ValueError(
-                f"LiteRTRunner: resolver must be one of {LITERT_RESOLVERS}, got "
-                f"resolver={resolver!r}"
-            )
-        kind = LITERT_RESOLVER_TYPES[resolver]
-        kwargs = (
-            {}
-            if kind is None
-            else {"experimental_op_resolver_type": getattr(OpResolverType, kind)}
-        )
-        self.resolver = resolver
-        with filtered_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
-            self.interpreter = Interpreter(
-                model_content=model_bytes, num_threads=num_threads, **kwargs
-            )
-            self.interpreter.allocate_tensors()
-        self._in = [d["index"] for d in self.interpreter.get_input_details()]
-        self._out = [d["index"] for d in self.interpreter.get_output_details()]
-
-    def set_input(self, position: int, value: np.ndarray) -> None:
-        self.interpreter.set_tensor(self._in[position], value)
-
-    def invoke(self) -> None:
-        self.interpreter.invoke()
-
-    def get_output(self, position: int) -> np.ndarray:
-        return self.interpreter.get_tensor(self._out[position])
-
-
-class TFLMRunner:
-    """TFLite Micro Python interpreter addressed by input/output position."""
-
-    def __init__(self, model_bytes: bytes, arena_size: int):
-        from tflite_micro import runtime
-
-        self.interpreter = runtime.Interpreter.from_bytes(
-            model_bytes, arena_size=int(arena_size)
-        )
-
-    def set_input(self, position: int, value: np.ndarray) -> None:
-        self.interpreter.set_input(value, position)
-
-    def invoke(self) -> None:
-        self.interpreter.invoke()
-
-    def get_output(self, position: int) -> np.ndarray:
-        return np.array(self.interpreter.get_output(position), copy=True)
-
-
-def initial_quantized_states(io: ModelIO, initial_states) -> list[np.ndarray]:
-    """Initial float states (batch 1) in the state inputs' representation."""
-    return [
-        quantize(np.asarray(s, np.float32).reshape(t.shape), t)
-        for s, t in zip(initial_states, io.states_in, strict=True)
-    ]
-
-
-def feed(runner, io: ModelIO, frame_q: np.ndarray, states: list[np.ndarray]) -> None:
-    """Sets one quantized frame ``(1, F)`` and the state inputs, then invokes."""
-    runner.set_input(io.frame.position, frame_q)
-    for s_in, value in zip(io.states_in, states, strict=True):
-        runner.set_input(s_in.position, value)
-    runner.invoke()
-
-
-def read_states(runner, io: ModelIO) -> list[np.ndarray]:
-    """The state outputs of the last invoke (copies)."""
-    return [runner.get_output(s.position).copy() for s in io.states_out]
-
-
-def stream(
-    runner,
-    io: ModelIO,
-    frames: np.ndarray,
-    initial_q: list[np.ndarray],
-    forced_states=None,
-):
-    """Stream ``frames`` ``(T, F)``; return raw logits ``(T, C)`` and the states.
-
-    Returns ``(logits, states_in, states_out)``: per frame, the state inputs given and
-    the state outputs produced (lists over states). The state outputs of a frame are
-    the state inputs of the next one, unless ``forced_states`` (per frame, lists of
-    state inputs, e.g. another runtime's ``states_in``) is given: then those are fed
-    instead (teacher forcing), to compare kernels without recurrent drift.
-    """
-    states = [s.copy() for s in initial_q]
-    frames_q = quantize(frames, io.frame)
-    logits, given, produced = [], [], []
-    for t in range(frames_q.shape[0]):
-        if forced_states is not None:
-            states = forced_states[t]
-        feed(runner, io, frames_q[t : t + 1], states)
-        logits.append(runner.get_output(io.logits.position).reshape(-1).copy())
-        given.append(states)
-        states = read_states(runner, io)
-        produced.append(states)
-    return np.stack(logits), given, produced
+from .runtimes import (
+    LITERT_RESOLVERS,
+    LiteRTRunner,
+    TFLMRunner,
+    dequantize,
+    initial_quantized_states,
+    stream,
+)
 
 
 def _decisions(frame_logits: np.ndarray) -> np.ndarray:
@@ -335,39 +202,90 @@ def verify_model(
     )
     lite_logits = np.stack(runs["lite_logits"])
     float_dec = _decisions(float_frame_logits[:n])
-    lite_dec = _decisions(lite_logits)
-    float_accuracy = _accuracy(float_dec, labels)
-    lite_accuracy = _accuracy(lite_dec, labels)
     report = {
         "clips": int(n),
         "frames_per_clip": int(x.shape[1]),
-        "float": {"accuracy": float_accuracy},
-        "litert": {
-            "resolver": litert_resolver,
-            "clips": int(n),
-            "agreement_with_float": float(np.mean(lite_dec == float_dec)),
-            "accuracy": lite_accuracy,
-            "accuracy_drop_points": _drop_points(float_accuracy, lite_accuracy),
-            "max_abs_logit_error_vs_float": float(
-                np.max(np.abs(lite_logits - float_frame_logits[:n]))
-            ),
-        },
+        "float": {"accuracy": _accuracy(float_dec, labels)},
+        "litert": _litert_report(
+            lite_logits,
+            float_frame_logits[:n],
+            float_dec,
+            labels,
+            litert_resolver,
+        ),
     }
     if n_micro:
-        micro_dec = _decisions(np.stack(runs["micro_logits"]))
-        micro_accuracy = _accuracy(micro_dec, labels)
-        float_subset = _accuracy(float_dec[:n_micro], labels)
         report["tflm"] = {
-            "clips": int(n_micro),
-            "agreement_with_float": float(np.mean(micro_dec == float_dec[:n_micro])),
-            "agreement_with_litert": float(np.mean(micro_dec == lite_dec[:n_micro])),
-            "accuracy": micro_accuracy,
-            "float_accuracy_same_clips": float_subset,
-            "accuracy_drop_points": _drop_points(float_subset, micro_accuracy),
+            **_tflm_agreement(
+                np.stack(runs["micro_logits"]),
+                float_dec,
+                _decisions(lite_logits),
+                labels,
+            ),
             **_tflm_differences(io, runs, litert_resolver, other_errors),
             "lsb_goal": lsb_goal,
         }
     return report
+
+
+def _litert_report(
+    lite_logits: np.ndarray,
+    float_frame_logits: np.ndarray,
+    float_dec: np.ndarray,
+    labels: np.ndarray | None,
+    litert_resolver: str,
+) -> dict:
+    """The report's ``litert`` record: agreement and accuracy against float.
+
+    Args:
+        lite_logits: LiteRT's dequantized per-frame logits ``(N, T, C)``.
+        float_frame_logits: the float per-frame logits of the same clips.
+        float_dec: the float clip decisions ``(N,)``.
+        labels: class indices ``(N,)``, or ``None``.
+        litert_resolver: LiteRT's kernels (:class:`LiteRTRunner`).
+    """
+    lite_dec = _decisions(lite_logits)
+    float_accuracy = _accuracy(float_dec, labels)
+    lite_accuracy = _accuracy(lite_dec, labels)
+    return {
+        "resolver": litert_resolver,
+        "clips": int(lite_logits.shape[0]),
+        "agreement_with_float": float(np.mean(lite_dec == float_dec)),
+        "accuracy": lite_accuracy,
+        "accuracy_drop_points": _drop_points(float_accuracy, lite_accuracy),
+        "max_abs_logit_error_vs_float": float(
+            np.max(np.abs(lite_logits - float_frame_logits))
+        ),
+    }
+
+
+def _tflm_agreement(
+    micro_logits: np.ndarray,
+    float_dec: np.ndarray,
+    lite_dec: np.ndarray,
+    labels: np.ndarray | None,
+) -> dict:
+    """The agreement and accuracy fields of the report's ``tflm`` record.
+
+    Args:
+        micro_logits: TFLite Micro's dequantized per-frame logits ``(M, T, C)`` of
+            the first ``M`` clips.
+        float_dec: the float clip decisions ``(N,)``, ``N >= M``.
+        lite_dec: LiteRT's clip decisions ``(N,)``.
+        labels: class indices ``(N,)``, or ``None``.
+    """
+    n_micro = micro_logits.shape[0]
+    micro_dec = _decisions(micro_logits)
+    micro_accuracy = _accuracy(micro_dec, labels)
+    float_subset = _accuracy(float_dec[:n_micro], labels)
+    return {
+        "clips": int(n_micro),
+        "agreement_with_float": float(np.mean(micro_dec == float_dec[:n_micro])),
+        "agreement_with_litert": float(np.mean(micro_dec == lite_dec[:n_micro])),
+        "accuracy": micro_accuracy,
+        "float_accuracy_same_clips": float_subset,
+        "accuracy_drop_points": _drop_points(float_subset, micro_accuracy),
+    }
 
 
 def _other_resolvers(

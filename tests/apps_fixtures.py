@@ -232,7 +232,7 @@ def _clean(name: str) -> str:
 def build_standin_export(out_dir: str, quantization: str = "int8") -> dict:
     """Writes ``model.tflite`` + ``metadata.json`` (the exporter's format, built with
     the contract's ``ExportMetadata``); returns the metadata's JSON object."""
-    from lmuformer_apps.kws_stream.runner import load_interpreter_class
+    from lmuformer_apps.kws_stream.model_dir import load_interpreter_class
     from lmuformer_keras.contract import (
         ExportedState,
         ExportMetadata,

@@ -347,7 +347,7 @@ def _model_copy(tmp_path, smoothing=None):
 
 
 def test_metadata_smoothing_is_the_apps_default(tmp_path):
-    from lmuformer_apps.kws_stream.runner import MetadataError
+    from lmuformer_apps.kws_stream import MetadataError
 
     shipped = KWSStream.from_dir(MODEL_DIR).smoother
     assert (shipped.average_window_ms, shipped.detection_threshold) == (980.0, 0.98)

@@ -541,14 +541,17 @@ def _write_replay(path, interpreter: StreamingInterpreter, frames, metadata) -> 
         fh.write("\n".join(lines) + "\n")
 
 
-@pytest.mark.skipif(CXX is None, reason="no host C++ compiler (g++)")
-def test_main_loop_compiles_and_runs_on_stub_tflm(tmp_path):
-    export_dir = af.standin_export_dir()
-    with open(os.path.join(export_dir, "metadata.json")) as fh:
-        metadata = json.load(fh)
-    with open(os.path.join(export_dir, "model.tflite"), "rb") as fh:
-        model_bytes = fh.read()
-    build = tmp_path / "build"
+STUB_HEADERS = (
+    "micro/micro_interpreter.h",
+    "micro/micro_log.h",
+    "micro/system_setup.h",
+    "micro/micro_mutable_op_resolver.h",
+    "schema/schema_generated.h",
+)
+
+
+def _write_stub_build(build, model_bytes: bytes) -> None:
+    """Writes the stub TFLM headers, the model sources and the board into ``build``."""
     stub = build / "tensorflow" / "lite"
     for sub in ("micro", "schema"):
         (stub / sub).mkdir(parents=True)
@@ -557,31 +560,80 @@ def test_main_loop_compiles_and_runs_on_stub_tflm(tmp_path):
     )
     add = "\n".join(f"  TfLiteStatus {m}() {{ return kTfLiteOk; }}" for m in methods)
     (build / "tflm_stub.h").write_text(TFLM_STUB_H.replace("@ADD_METHODS@", add))
-    for name in (
-        "micro/micro_interpreter.h",
-        "micro/micro_log.h",
-        "micro/system_setup.h",
-        "micro/micro_mutable_op_resolver.h",
-        "schema/schema_generated.h",
-    ):
+    for name in STUB_HEADERS:
         (stub / name).write_text('#include "tflm_stub.h"\n')
     (build / "model_data.h").write_text(header)
     (build / "model_data.cc").write_text(source)
     (build / "op_resolver.h").write_text(resolver)
     (build / "tflm_stub.cc").write_text(TFLM_STUB_CC)
     (build / "board.cc").write_text(BOARD_CC)
-    gen = _gen_params()
-    assert (
-        gen.main(
-            [
-                "--metadata",
-                os.path.join(export_dir, "metadata.json"),
-                "--out_dir",
-                str(build),
-            ]
+
+
+@pytest.fixture
+def stub_build(tmp_path):
+    """``(build folder, export folder, metadata)``: the stand-in export's sources
+    beside stub TFLM headers, not compiled yet."""
+    export_dir = af.standin_export_dir()
+    with open(os.path.join(export_dir, "metadata.json")) as fh:
+        metadata = json.load(fh)
+    with open(os.path.join(export_dir, "model.tflite"), "rb") as fh:
+        model_bytes = fh.read()
+    build = tmp_path / "build"
+    _write_stub_build(build, model_bytes)
+    return build, export_dir, metadata
+
+
+def _link_main_loop(build) -> tuple[subprocess.CompletedProcess, str]:
+    """Compiles the C sources and links ``main_loop.cc`` against the stub TFLM.
+
+    Returns:
+        ``(the link's completed process, the executable's path)``.
+    """
+    objects = []
+    for src in ("micro40_frontend.c", "recognize_commands.c"):
+        obj = build / (src + ".o")
+        source = os.path.join(MCU, src)
+        subprocess.run(
+            [CC, *CFLAGS, "-I", str(build), "-c", source, "-o", str(obj)],
+            check=True,
+            capture_output=True,
+            text=True,
         )
-        == 0
+        objects.append(str(obj))
+    cxxflags = ["-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror"]
+    cxxflags += ["-I", str(build), "-I", MCU]
+    sources = [
+        os.path.join(MCU, "main_loop.cc"),
+        str(build / "model_data.cc"),
+        str(build / "tflm_stub.cc"),
+        str(build / "board.cc"),
+    ]
+    exe = build / "kws_main"
+    proc = subprocess.run(
+        [CXX, *cxxflags, *sources, *objects, "-lm", "-o", str(exe)],
+        capture_output=True,
+        text=True,
     )
+    return proc, str(exe)
+
+
+def _run_on_replay(exe: str, replay, x: np.ndarray) -> subprocess.CompletedProcess:
+    """Runs the board executable on the int16 stream ``x``, replaying ``replay``."""
+    return subprocess.run(
+        [exe],
+        input=x.astype("<i2").tobytes(),
+        capture_output=True,
+        env=dict(os.environ, KWS_REPLAY=str(replay)),
+        timeout=60,
+    )
+
+
+@pytest.mark.skipif(CXX is None, reason="no host C++ compiler (g++)")
+def test_main_loop_compiles_and_runs_on_stub_tflm(stub_build):
+    build, export_dir, metadata = stub_build
+    gen = _gen_params()
+    metadata_path = os.path.join(export_dir, "metadata.json")
+    assert gen.main(["--metadata", metadata_path, "--out_dir", str(build)]) == 0
     settings_h = build / "model_settings.h"
     settings = settings_h.read_text()
     assert f"#define KWS_ARENA_BYTES {metadata['arena_bytes']}" in settings
@@ -602,48 +654,7 @@ def test_main_loop_compiles_and_runs_on_stub_tflm(tmp_path):
     ):
         assert f"#define KWS_{name} {value}\n" in settings
 
-    objects = []
-    for src in ("micro40_frontend.c", "recognize_commands.c"):
-        obj = build / (src + ".o")
-        subprocess.run(
-            [
-                CC,
-                *CFLAGS,
-                "-I",
-                str(build),
-                "-c",
-                os.path.join(MCU, src),
-                "-o",
-                str(obj),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        objects.append(str(obj))
-    cxxflags = [
-        "-std=c++17",
-        "-O1",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-I",
-        str(build),
-        "-I",
-        MCU,
-    ]
-    sources = [
-        os.path.join(MCU, "main_loop.cc"),
-        str(build / "model_data.cc"),
-        str(build / "tflm_stub.cc"),
-        str(build / "board.cc"),
-    ]
-    exe = build / "kws_main"
-    proc = subprocess.run(
-        [CXX, *cxxflags, *sources, *objects, "-lm", "-o", str(exe)],
-        capture_output=True,
-        text=True,
-    )
+    proc, exe = _link_main_loop(build)
     assert proc.returncode == 0, proc.stderr
 
     x, events = af.tone_stream()
@@ -653,13 +664,7 @@ def test_main_loop_compiles_and_runs_on_stub_tflm(tmp_path):
     frames = get_frontend("micro40")(x, pad=False)
     replay = build / "replay.txt"
     _write_replay(replay, StreamingInterpreter(export_dir), frames, metadata)
-    run = subprocess.run(
-        [str(exe)],
-        input=x.astype("<i2").tobytes(),
-        capture_output=True,
-        env=dict(os.environ, KWS_REPLAY=str(replay)),
-        timeout=60,
-    )
+    run = _run_on_replay(exe, replay, x)
     out = run.stdout.decode()
     assert run.returncode == 0, run.stderr.decode() + out
     summary = re.search(

@@ -119,14 +119,15 @@ def test_train_cli_uses_one_line_per_epoch_when_stdout_is_not_a_tty(
 ):
     pytest.importorskip("keras")
     from lmuformer_keras.training import cli
+    from lmuformer_keras.training.run_plan import plan_run
 
     cli.FLAGS.unparse_flags()
     cli.FLAGS(["lmuformer-train", "--dataset=digits", f"--out={tmp_path / 'run'}"])
     monkeypatch.setattr(sys, "stdout", io.StringIO())
-    assert cli.plan_run(cli._flag_values()).verbose == 2
+    assert plan_run(cli._flag_values()).verbose == 2
     cli.FLAGS.unparse_flags()
     cli.FLAGS(["lmuformer-train", "--dataset=digits", "--verbose=1"])
-    assert cli.plan_run(cli._flag_values()).verbose == 1
+    assert plan_run(cli._flag_values()).verbose == 1
     cli.FLAGS.unparse_flags()
 
 

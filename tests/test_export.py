@@ -28,8 +28,9 @@ import lmuformer_export as le
 from lmuformer_export.flatbuffer import INTEGER_TYPES, TFLiteGraph
 from lmuformer_export.model_io import map_io
 from lmuformer_export.op_divergence import op_divergence
+from lmuformer_export.runtimes import initial_quantized_states
 from lmuformer_export.tflm_ops import TFLM_ADD_METHODS
-from lmuformer_export.verify import compare_runtimes, initial_quantized_states
+from lmuformer_export.verify import compare_runtimes
 from lmuformer_keras.contract import ExportMetadata, QuantizedTensor
 
 from export_fixtures import (
@@ -536,7 +537,7 @@ def test_dense_as_conv_keeps_every_byte_tflm_computes(plain_fc):
     """The rewrite changes the op, not the arithmetic: TFLite Micro gives the same
     bytes for the FULLY_CONNECTED graph and its CONV_2D form, on every output."""
     from lmuformer_export.dense_as_conv import dense_as_conv
-    from lmuformer_export.verify import TFLMRunner
+    from lmuformer_export.runtimes import TFLMRunner
 
     fc_bytes = _read(plain_fc, "model.tflite")
     graph = TFLiteGraph(fc_bytes)
@@ -925,14 +926,14 @@ def test_cli_usage_errors():
 
 
 def test_one_rounding_for_export_and_apps():
-    from lmuformer_apps.kws_stream import runner
-    from lmuformer_export.verify import quantize as export_quantize
+    from lmuformer_apps import kws_stream
+    from lmuformer_export.runtimes import quantize as export_quantize
     from lmuformer_keras import contract
 
     x = np.array([0.5, -0.5, 1.5, 2.5, -2.5, 0.49, 300.0, np.nan])
     want = np.array([1, -1, 2, 3, -3, 0, 127, 0], np.int8)  # halves away from zero
     np.testing.assert_array_equal(contract.quantize(x, 1.0, 0, np.int8), want)
-    assert runner.quantize is contract.quantize
+    assert kws_stream.quantize is contract.quantize
     frame = QuantizedTensor(position=0, shape=(1, 8), dtype="int8", scale=1.0,
                             zero_point=0, name="frame")  # fmt: skip
     np.testing.assert_array_equal(export_quantize(x, frame), want)

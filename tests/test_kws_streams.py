@@ -7,8 +7,13 @@ import numpy as np
 import pytest
 
 from lmuformer_keras.data import generate_synthetic_kws
+from lmuformer_keras.data import kws_stream_layout as layout
 from lmuformer_keras.data import kws_streams as ks
-from lmuformer_keras.data.speech_commands import LABELS_12, speech_commands
+from lmuformer_keras.data.kws_clips import after_context
+from lmuformer_keras.data.kws_mining import mine_hard_negatives
+from lmuformer_keras.data.kws_utterances import Utterance, held_out_voices
+from lmuformer_keras.data.speech_commands import speech_commands
+from lmuformer_keras.data.speech_commands_layout import LABELS_12
 
 WORDS = ("yes", "no", "stop", "bed")
 
@@ -59,12 +64,12 @@ def test_every_engine_renders_and_is_recorded(corpus):
 
 def test_held_out_engine_drops_its_speakers(corpus):
     root, m = corpus
-    dropped = ks.held_out_voices(m, ["festival"])
+    dropped = held_out_voices(m, ["festival"])
     assert "festival:ked_diphone" in dropped
     assert {"flite:kal", "flite:kal16", "flite:slt"} <= set(dropped)  # same people
     assert "flite:awb" not in dropped and "piper:en_US-joe-medium" not in dropped
     with pytest.raises(ValueError, match="'festivalx' is not an engine"):
-        ks.held_out_voices(m, ["festivalx"])
+        held_out_voices(m, ["festivalx"])
 
 
 @pytest.mark.parametrize("mode", ks.MODES)
@@ -87,17 +92,17 @@ def test_clip_context_puts_speech_before_the_keyword(corpus):
     cfg = ks.StreamConfig(clip_context=1.0)
     rng = np.random.default_rng(0)
     keyword = np.ones(8000)
-    negative = ks.Utterance(np.full(16000, 0.5), "sentence", "a b", "espeak", "m1",
-                            "train")  # fmt: skip
+    negative = Utterance(np.full(16000, 0.5), "sentence", "a b", "espeak", "m1",
+                         "train")  # fmt: skip
     for _ in range(20):
-        x = ks._after_context(keyword, [negative], 16000, rng, cfg)
+        x = after_context(keyword, [negative], 16000, rng, cfg)
         assert x.size <= 16000
         np.testing.assert_array_equal(x[-8000:], keyword)  # whole, at the end
         before = x[:-8000]
         assert 0.1 * 16000 <= np.count_nonzero(before) <= 0.6 * 16000
         assert np.count_nonzero(before[np.flatnonzero(before)[-1] + 1 :]) == 0  # pause
     # no room before a keyword as long as the clip: unchanged
-    assert ks._after_context(np.ones(16000), [negative], 16000, rng, cfg).size == 16000
+    assert after_context(np.ones(16000), [negative], 16000, rng, cfg).size == 16000
     # in clips mode: the same labels, other features
     root, _ = corpus
     base = ks.stream_dataset(root, mode="clips", progress=False)
@@ -118,13 +123,13 @@ def test_frame_labels_by_hand():
     # [320 t, 320 t + 480)); the other word is seen from frame 199
     events = [(stop, 32000, 40000, True), (labels.index("_unknown_"), 64000, 70000,
                                            False)]  # fmt: skip
-    lab = ks.frame_labels(events, 400, labels, 480, 320, cfg)
-    assert (lab[:48] == ks.SKIP).all()
+    lab = layout.frame_labels(events, 400, labels, 480, 320, cfg)
+    assert (lab[:48] == layout.SKIP).all()
     assert lab[60] == labels.index("_silence_")
     assert lab[105] == labels.index("_unknown_")  # only the start of the word
-    assert (lab[118:124] == ks.SKIP).all()  # nearly finished: not used
+    assert (lab[118:124] == layout.SKIP).all()  # nearly finished: not used
     assert (lab[124:145] == stop).all()  # its end in the last 20 frames
-    assert (lab[145:151] == ks.SKIP).all()  # whole but old
+    assert (lab[145:151] == layout.SKIP).all()  # whole but old
     assert lab[160] == labels.index("_unknown_")  # only its tail
     assert lab[175] == labels.index("_silence_")
     assert lab[210] == labels.index("_unknown_")  # other speech
@@ -152,13 +157,13 @@ def test_mine_hard_negatives(corpus):
     root, _ = corpus
     unknown, silence = LABELS_12.index("_unknown_"), LABELS_12.index("_silence_")
     # a model that always fires: one window per stream (one long run of false alarms)
-    x, y, s = ks.mine_hard_negatives(_always(0.9), root, minutes=1.0, progress=False)
+    x, y, s = mine_hard_negatives(_always(0.9), root, minutes=1.0, progress=False)
     assert x.shape == (2, 49, 40) and s["hard_negatives"] == 2 == s["false_alarm_runs"]
     assert set(y.tolist()) <= {unknown, silence} and s["minutes"] == 1.0
     assert s["windows_scored"] > 2 * (1500 - 49) // 2 - 10  # every 2nd window of 30 s
     # below the threshold, or firing on a non-keyword class: nothing
     for predict in (_always(0.2), _always(0.99, "_unknown_")):
-        x, y, s = ks.mine_hard_negatives(predict, root, minutes=0.5, progress=False)
+        x, y, s = mine_hard_negatives(predict, root, minutes=0.5, progress=False)
         assert x.shape == (0, 49, 40) and y.shape == (0,) and s["hard_negatives"] == 0
 
     # a model that fires on loud windows: separate runs, the loudest kept first
@@ -169,16 +174,16 @@ def test_mine_hard_negatives(corpus):
         p[:, unknown] = 1.0 - p[:, LABELS_12.index("stop")]
         return p
 
-    x, y, s = ks.mine_hard_negatives(loud, root, minutes=1.0, progress=False)
+    x, y, s = mine_hard_negatives(loud, root, minutes=1.0, progress=False)
     assert s["false_alarm_runs"] > 2 and len(y) == s["false_alarm_runs"]
-    x3, _, s3 = ks.mine_hard_negatives(loud, root, minutes=1.0, max_windows=3,
-                                       progress=False)  # fmt: skip
+    x3, _, s3 = mine_hard_negatives(loud, root, minutes=1.0, max_windows=3,
+                                    progress=False)  # fmt: skip
     assert len(x3) == 3 == s3["hard_negatives"] and s3["false_alarm_runs"] == len(y)
     for kwargs, match in (({"minutes": 0}, "minutes must be > 0"),
                           ({"threshold": 1.0}, "threshold must be in"),
                           ({"stride": 0}, "stride must be >= 1")):  # fmt: skip
         with pytest.raises(ValueError, match=match):
-            ks.mine_hard_negatives(_always(0.9), root, **kwargs)
+            mine_hard_negatives(_always(0.9), root, **kwargs)
 
 
 def test_load_dataset_with_hard_negatives(corpus, tmp_path):

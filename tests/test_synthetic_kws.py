@@ -6,13 +6,13 @@ import os
 import numpy as np
 import pytest
 
-from lmuformer_keras.data import speech_commands, synthetic_kws
+from lmuformer_keras.data import kws_render, speech_commands, synthetic_kws_params
+from lmuformer_keras.data.kws_render import speaker_id
 from lmuformer_keras.data.synthetic_kws import (
     DEFAULT_TEST_VOICES,
     DEFAULT_TRAIN_VOICES,
     DEFAULT_VAL_VOICES,
     generate_synthetic_kws,
-    speaker_id,
 )
 
 TINY = {
@@ -59,7 +59,7 @@ def test_tiny_generation_and_read_back(tiny):
     assert ds.x_train.shape == (6, 49, 40)
     assert ds.summary["skipped_counts"]["hidden"] == 0
     noise = sorted(os.listdir(os.path.join(root, "_background_noise_")))
-    assert noise == sorted(f"{k}_noise.wav" for k in synthetic_kws.NOISE_TYPES)
+    assert noise == sorted(f"{k}_noise.wav" for k in kws_render.NOISE_TYPES)
     # clips are 1 s, not silent, not clipped everywhere
     w = ds.x_train.reshape(6, -1)
     assert np.isfinite(w).all()
@@ -93,7 +93,7 @@ def test_deterministic_cached_and_independent_of_workers(tiny, tmp_path, monkeyp
     again = generate_synthetic_kws(root, seed=0, workers=2, **TINY)
     assert again["cached"]
     # smaller chunks (2 worker processes) with one worker at a time: same bytes
-    monkeypatch.setattr(synthetic_kws, "VOICES_PER_PROCESS", 2)
+    monkeypatch.setattr(synthetic_kws_params, "VOICES_PER_PROCESS", 2)
     b = str(tmp_path / "b")
     generate_synthetic_kws(b, seed=0, workers=1, **TINY)
     c = str(tmp_path / "c")

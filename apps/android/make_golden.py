@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(args.out_dir, exist_ok=True)
     metadata = kws.load_metadata(args.model_dir)  # version 1 is upgraded
     metadata.save(os.path.join(args.out_dir, "metadata.json"))  # as version 2
-    frontend = kws.runner.frontend_from_metadata(metadata)
+    frontend = kws.model_dir.frontend_from_metadata(metadata)
     features, loaded = [], {}
     for path in args.wav:
         audio = kws.read_wav(path, target_rate=frontend.sample_rate)

@@ -16,16 +16,11 @@ Public API::
 - ``lmuformer-stream`` (:func:`lmuformer_apps.kws_stream.cli.main`).
 """
 
+from lmuformer_keras.contract import MetadataError, dequantize, quantize
+
 from .audio import AudioFileError, LoadedAudio, read_wav, write_wav
-from .runner import (
-    KWSStream,
-    MetadataError,
-    StreamingInterpreter,
-    dequantize,
-    load_metadata,
-    quantize,
-    validate_metadata,
-)
+from .model_dir import load_metadata, validate_metadata
+from .runner import KWSStream, StreamingInterpreter
 from .smoothing import (
     DEFAULT_AVERAGE_WINDOW_MS,
     DEFAULT_DETECTION_THRESHOLD,

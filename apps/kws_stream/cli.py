@@ -27,9 +27,10 @@ import numpy as np
 from absl import flags
 
 from lmuformer_keras.console import quiet_tensorflow
+from lmuformer_keras.contract import MetadataError
 
 from .audio import AudioFileError, read_wav
-from .runner import KWSStream, MetadataError
+from .runner import KWSStream
 
 PROG = "lmuformer-stream"
 MIC_HISTORY_FRAMES = 30_000  # 10 minutes at a 20 ms hop, for the PNG

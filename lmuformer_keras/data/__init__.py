@@ -15,14 +15,18 @@ from lmuformer_keras.data.augment import (
 )
 from lmuformer_keras.data.dataset import Dataset
 from lmuformer_keras.data.speech_commands import (
+    Waveforms,
+    speech_commands,
+    speech_commands_waveforms,
+)
+from lmuformer_keras.data.speech_commands_index import (
+    SpeechCommandsIndex,
+    index_speech_commands,
+)
+from lmuformer_keras.data.speech_commands_layout import (
     COMMAND_WORDS,
     LABELS_12,
     SPEECH_COMMANDS_WORDS,
-    SpeechCommandsIndex,
-    Waveforms,
-    index_speech_commands,
-    speech_commands,
-    speech_commands_waveforms,
 )
 from lmuformer_keras.data.synthetic_kws import generate_synthetic_kws
 from lmuformer_keras.data.toy import digits, mnist1d, psmnist

@@ -31,6 +31,11 @@ Waveforms shorter than ``clip_samples`` (16000) are zero-padded (their true leng
 kept, so frontends pad the way they define), longer ones are cropped (counted).
 Nothing is dropped silently: hidden entries, non-WAV files and unused word folders are
 skipped, counted in ``summary["skipped"]`` and logged; unusable WAVs raise.
+
+This module reads the waveforms and computes (and caches) the features; the folder is
+indexed by :mod:`~lmuformer_keras.data.speech_commands_index` (scanned and split in
+:mod:`~lmuformer_keras.data.speech_commands_scan`), and the layout's names are in
+:mod:`~lmuformer_keras.data.speech_commands_layout`.
 """
 
 from __future__ import annotations
@@ -38,15 +43,28 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from lmuformer_keras.data.dataset import Dataset
+from lmuformer_keras.data.speech_commands_index import (
+    Clip,
+    SpeechCommandsIndex,
+    index_speech_commands,
+)
+from lmuformer_keras.data.speech_commands_layout import (
+    BACKGROUND_NOISE_DIR,
+    CLIP_SAMPLES,
+    COMMAND_WORDS,
+    LABELS_12,
+    SAMPLE_RATE,
+    SPEECH_COMMANDS_WORDS,
+    SPLITS,
+)
 from lmuformer_keras.data.wav import WavFormatError, read_wav_int16
 from lmuformer_keras.features import get_frontend
 from lmuformer_keras.features.base import Frontend
@@ -54,52 +72,7 @@ from lmuformer_keras.features.progress import Progress
 
 logger = logging.getLogger(__name__)
 
-SPEECH_COMMANDS_WORDS: tuple[str, ...] = (
-    "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow",
-    "forward", "four", "go", "happy", "house", "learn", "left", "marvin", "nine", "no",
-    "off", "on", "one", "right", "seven", "sheila", "six", "stop", "three", "tree",
-    "two", "up", "visual", "wow", "yes", "zero",
-)  # fmt: skip
-COMMAND_WORDS: tuple[str, ...] = (
-    "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
-)  # fmt: skip
-SILENCE_LABEL = "_silence_"
-UNKNOWN_LABEL = "_unknown_"
-LABELS_12: tuple[str, ...] = (SILENCE_LABEL, UNKNOWN_LABEL, *COMMAND_WORDS)
-BACKGROUND_NOISE_DIR = "_background_noise_"
-VALIDATION_LIST = "validation_list.txt"
-TESTING_LIST = "testing_list.txt"
-SPLITS: tuple[str, ...] = ("train", "val", "test")
-CLIP_SAMPLES = 16000
-SAMPLE_RATE = 16000
 _CACHE_VERSION = 2  # 2: keyed on each file's mtime_ns too
-_MAX_LISTED = 20
-
-
-@dataclass
-class Clip:
-    """One example: a WAV (``relpath``) or a silence crop of a noise file."""
-
-    label: int
-    relpath: str | None = None
-    noise_file: str | None = None
-    noise_offset: int = 0
-    noise_gain: float = 0.0
-
-
-@dataclass
-class SpeechCommandsIndex:
-    """The scanned dataset: labels, clips per split and the scan summary."""
-
-    root: str
-    labels: list[str]
-    clips: dict[str, list[Clip]]
-    summary: dict[str, Any]
-    noise_files: list[str] = field(default_factory=list)
-    file_sizes: dict[str, int] = field(default_factory=dict)
-    file_mtimes: dict[str, int] = field(default_factory=dict)
-    """``st_mtime_ns`` of every file (every 1-s clip has the same size, so the feature
-    cache keys on size and modification time to see an edited clip)."""
 
 
 @dataclass
@@ -130,315 +103,6 @@ def _canonical_split(split: str) -> str:
             f"speech_commands: split must be one of {SPLITS}, got {split!r}"
         )
     return s
-
-
-def _read_list(path: str) -> list[str]:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"Speech Commands list file missing: {path!r} (the v2 layout needs "
-            f"{VALIDATION_LIST} and {TESTING_LIST} in the dataset root)"
-        )
-    with open(path, encoding="utf-8") as fh:
-        entries = [line.strip().replace("\\", "/") for line in fh]
-    return [e for e in entries if e]
-
-
-@dataclass
-class _Scan:
-    """What :func:`_scan` found on disk (step 1 of :func:`index_speech_commands`)."""
-
-    root: str
-    words_on_disk: dict[str, list[str]]
-    noise_files: list[str]
-    skipped: dict[str, list[str]]
-    file_sizes: dict[str, int]
-    file_mtimes: dict[str, int]
-
-    @property
-    def noise_dir(self) -> str:
-        return os.path.join(self.root, BACKGROUND_NOISE_DIR)
-
-    def stamp(self, rel: str) -> None:
-        info = os.stat(os.path.join(self.root, rel))
-        self.file_sizes[rel] = info.st_size
-        self.file_mtimes[rel] = info.st_mtime_ns
-
-
-def _scan_word_folder(scan: _Scan, entry: str) -> None:
-    full = os.path.join(scan.root, entry)
-    wavs = []
-    for name in sorted(os.listdir(full)):
-        rel = f"{entry}/{name}"
-        if name.startswith("."):
-            scan.skipped["hidden"].append(rel)
-        elif name.lower().endswith(".wav") and os.path.isfile(os.path.join(full, name)):
-            wavs.append(rel)
-            scan.stamp(rel)
-        else:
-            scan.skipped["non_wav_files"].append(rel)
-    if not wavs:
-        raise ValueError(f"Empty class folder (no .wav files): {full!r}")
-    scan.words_on_disk[entry] = wavs
-
-
-def _scan_noise(scan: _Scan) -> None:
-    if not os.path.isdir(scan.noise_dir):
-        return
-    for name in sorted(os.listdir(scan.noise_dir)):
-        rel = f"{BACKGROUND_NOISE_DIR}/{name}"
-        if name.lower().endswith(".wav") and not name.startswith("."):
-            scan.noise_files.append(rel)
-            scan.stamp(rel)
-        else:
-            key = "non_wav_files" if not name.startswith(".") else "hidden"
-            scan.skipped[key].append(rel)
-
-
-def _scan(root: str) -> _Scan:
-    """Scan: the word folders' WAVs and the background noise files, with stamps."""
-    scan = _Scan(
-        root=root,
-        words_on_disk={},
-        noise_files=[],
-        skipped={
-            "hidden": [],
-            "non_wav_files": [],
-            "unused_word_folders": [],
-            "unused_word_files": [],
-            "unused_list_entries": [],
-            "non_word_folders": [],
-        },
-        file_sizes={},
-        file_mtimes={},
-    )
-    for entry in sorted(os.listdir(root)):
-        if entry.startswith("."):
-            scan.skipped["hidden"].append(entry)
-            continue
-        if not os.path.isdir(os.path.join(root, entry)):
-            continue
-        if entry == BACKGROUND_NOISE_DIR:
-            continue
-        if entry.startswith("_") and entry.endswith("_"):
-            # _like_this_ folders are not words (the synthetic set's _utterances_)
-            scan.skipped["non_word_folders"].append(entry)
-            continue
-        _scan_word_folder(scan, entry)
-    _scan_noise(scan)
-    return scan
-
-
-def _choose_words(scan: _Scan, classes: int | str) -> tuple[list[str], list[str]]:
-    """``(used word folders, labels)`` for ``classes``; notes the unused folders."""
-    words_on_disk, root = scan.words_on_disk, scan.root
-    if classes == 35:
-        missing = [w for w in SPEECH_COMMANDS_WORDS if w not in words_on_disk]
-        if missing:
-            raise ValueError(
-                f"speech_commands(classes=35): word folders missing in {root!r}: "
-                f"{missing}"
-            )
-        used_words, labels = list(SPEECH_COMMANDS_WORDS), list(SPEECH_COMMANDS_WORDS)
-    elif classes == 12:
-        missing = [w for w in COMMAND_WORDS if w not in words_on_disk]
-        if missing:
-            raise ValueError(
-                f"speech_commands(classes=12): command word folders missing in "
-                f"{root!r}: {missing}"
-            )
-        used_words, labels = sorted(words_on_disk), list(LABELS_12)
-    else:
-        used_words = sorted(words_on_disk)
-        labels = list(used_words)
-    scan.skipped["unused_word_folders"] = sorted(set(words_on_disk) - set(used_words))
-    for word in scan.skipped["unused_word_folders"]:
-        scan.skipped["unused_word_files"].extend(words_on_disk[word])
-    return used_words, labels
-
-
-def _split(
-    scan: _Scan, used_words: list[str], val_list: list[str], test_list: list[str]
-) -> dict[str, dict[str, list[str]]]:
-    """Split: ``{split: {word: files}}`` from the validation and testing lists."""
-    root = scan.root
-    all_files = {rel for w in scan.words_on_disk for rel in scan.words_on_disk[w]}
-    split_of: dict[str, str] = {}
-    for split, entries, list_name in (
-        ("val", val_list, VALIDATION_LIST),
-        ("test", test_list, TESTING_LIST),
-    ):
-        for rel in entries:
-            if rel not in all_files:
-                raise ValueError(
-                    f"{list_name} in {root!r} names {rel!r}, which is not a .wav file "
-                    "in a word folder"
-                )
-            if rel in split_of and split_of[rel] != split:
-                raise ValueError(
-                    f"{rel!r} is in both {VALIDATION_LIST} and {TESTING_LIST} "
-                    f"({root!r})"
-                )
-            split_of[rel] = split
-    for rel in sorted(split_of):
-        if rel.split("/")[0] not in used_words:
-            scan.skipped["unused_list_entries"].append(rel)
-    by_split: dict[str, dict[str, list[str]]] = {s: {} for s in SPLITS}
-    for word in used_words:
-        for rel in scan.words_on_disk[word]:
-            by_split[split_of.get(rel, "train")].setdefault(word, []).append(rel)
-    return by_split
-
-
-def _silence_clips(
-    scan: _Scan, rng, count: int, label: int, noise_lengths: dict[str, int]
-) -> list[Clip]:
-    """``count`` one-second windows cut at random from the background noise."""
-    if not count:
-        return []
-    if not scan.noise_files:
-        raise ValueError(
-            f"speech_commands(classes=12): '_silence_' clips are cut from "
-            f"{scan.noise_dir!r}, which has no .wav files (use silence_percentage=0)"
-        )
-    for rel in scan.noise_files:
-        if rel not in noise_lengths:
-            noise_lengths[rel] = read_wav_int16(
-                os.path.join(scan.root, rel), SAMPLE_RATE
-            ).shape[0]
-    silence = []
-    for _ in range(count):
-        rel = scan.noise_files[int(rng.integers(len(scan.noise_files)))]
-        span = max(noise_lengths[rel] - CLIP_SAMPLES, 0)
-        silence.append(
-            Clip(
-                label,
-                None,
-                rel,
-                int(rng.integers(span + 1)),
-                float(rng.uniform(0.0, 1.0)),
-            )
-        )
-    return silence
-
-
-def _sample_12(
-    scan: _Scan,
-    words: dict[str, list[str]],
-    used_words: list[str],
-    labels: list[str],
-    rng,
-    percentages: tuple[float, float | None],
-    noise_lengths: dict[str, int],
-) -> tuple[list[Clip], dict[str, int]]:
-    """Sample (12 classes): the command words, sampled unknowns and silences."""
-    silence_percentage, unknown_percentage = percentages
-    known = [
-        Clip(labels.index(w), rel) for w in COMMAND_WORDS for rel in words.get(w, [])
-    ]
-    pool = [
-        rel for w in used_words if w not in COMMAND_WORDS for rel in words.get(w, [])
-    ]
-    n_known = len(known)
-    if unknown_percentage is None:
-        n_unknown = len(pool)
-    else:
-        n_unknown = min(len(pool), math.ceil(n_known * unknown_percentage / 100.0))
-    chosen = rng.permutation(len(pool))[:n_unknown] if pool else []
-    unknown = [Clip(labels.index(UNKNOWN_LABEL), pool[i]) for i in sorted(chosen)]
-    silence = _silence_clips(
-        scan,
-        rng,
-        math.ceil(n_known * silence_percentage / 100.0),
-        labels.index(SILENCE_LABEL),
-        noise_lengths,
-    )
-    sampling = {
-        "known": n_known,
-        "unknown_available": len(pool),
-        "unknown_sampled": len(unknown),
-        "silence": len(silence),
-    }
-    return silence + unknown + known, sampling
-
-
-def index_speech_commands(
-    path: str | os.PathLike,
-    classes: int | str = 35,
-    seed: int = 0,
-    silence_percentage: float = 10.0,
-    unknown_percentage: float | None = 10.0,
-) -> SpeechCommandsIndex:
-    """Scans a Speech Commands folder; returns labels and per-split clip lists.
-
-    Three steps: scan the folder (:func:`_scan`), split the files by the validation
-    and testing lists (:func:`_split`), sample the clips of each split (12 classes:
-    :func:`_sample_12` adds sampled ``_unknown_`` and ``_silence_`` clips).
-
-    Raises:
-        FileNotFoundError: missing root or list file.
-        ValueError: bad ``classes``, missing / empty word folders, list entries that
-            are not on disk or in both lists, no background noise for ``_silence_``.
-    """
-    root = os.path.abspath(os.fspath(path))
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"Speech Commands folder not found: {root!r}")
-    if classes not in (35, 12, "all"):
-        raise ValueError(
-            f"speech_commands: classes must be 35, 12 or 'all', got {classes!r}"
-        )
-    val_list = _read_list(os.path.join(root, VALIDATION_LIST))
-    test_list = _read_list(os.path.join(root, TESTING_LIST))
-    scan = _scan(root)
-    used_words, labels = _choose_words(scan, classes)
-    by_split = _split(scan, used_words, val_list, test_list)
-
-    clips: dict[str, list[Clip]] = {s: [] for s in SPLITS}
-    sampling: dict[str, Any] = {}
-    noise_lengths: dict[str, int] = {}
-    for split_index, split in enumerate(SPLITS):
-        words = by_split[split]
-        if classes != 12:
-            for word in used_words:
-                label = labels.index(word)
-                clips[split].extend(Clip(label, rel) for rel in words.get(word, []))
-            continue
-        clips[split], sampling[split] = _sample_12(
-            scan,
-            words,
-            used_words,
-            labels,
-            np.random.default_rng([seed, split_index]),
-            (silence_percentage, unknown_percentage),
-            noise_lengths,
-        )
-    summary: dict[str, Any] = {
-        "root": root,
-        "classes": classes,
-        "labels": labels,
-        "seed": seed,
-        "silence_percentage": silence_percentage,
-        "unknown_percentage": unknown_percentage,
-        "wav_files_found": sum(len(v) for v in scan.words_on_disk.values()),
-        "noise_files": scan.noise_files,
-        "clips": {s: len(clips[s]) for s in SPLITS},
-        "class_counts": {
-            s: np.bincount([c.label for c in clips[s]], minlength=len(labels)).tolist()
-            for s in SPLITS
-        },
-        "skipped_counts": {k: len(v) for k, v in scan.skipped.items()},
-        "skipped": {k: v[:_MAX_LISTED] for k, v in scan.skipped.items()},
-    }
-    if classes == 12:
-        summary["sampling_12"] = sampling
-    return SpeechCommandsIndex(
-        root,
-        labels,
-        clips,
-        summary,
-        scan.noise_files,
-        scan.file_sizes,
-        scan.file_mtimes,
-    )
 
 
 def _load_split(

@@ -71,7 +71,7 @@ def existing_synthetic_set(data_dir: str) -> dict[str, Any] | None:
     :func:`lmuformer_keras.data.generate_synthetic_kws`) is used as it is, never
     regenerated over.
     """
-    from lmuformer_keras.data.synthetic_kws import MANIFEST
+    from lmuformer_keras.data.synthetic_kws_files import MANIFEST
 
     path = os.path.join(data_dir, MANIFEST)
     if not os.path.isfile(path):
@@ -261,7 +261,7 @@ class HardNegatives:
     Attributes:
         model_path: a trained ``model.keras`` (same labels and features) whose false
             alarms on keyword-free training streams are mined
-            (:func:`lmuformer_keras.data.kws_streams.mine_hard_negatives`).
+            (:func:`lmuformer_keras.data.kws_mining.mine_hard_negatives`).
         minutes: minutes of keyword-free speech streamed.
         threshold: keyword probability from which a window is kept.
         max_fraction: at most this fraction of the training split is added.
@@ -283,7 +283,7 @@ def _add_hard_negatives(
     """``ds`` with a model's mined false alarms appended to its training split."""
     import keras
 
-    from lmuformer_keras.data.kws_streams import mine_hard_negatives
+    from lmuformer_keras.data.kws_mining import mine_hard_negatives
     from lmuformer_keras.training.trainer import check_teacher
 
     flag = "--hard_negatives_from"

@@ -1,95 +1,37 @@
 """The steps of one ``lmuformer-train`` run, once its flags are checked.
 
-:func:`lmuformer_keras.training.cli.run` checks the flags into a :class:`RunPlan`,
-locks ``--out`` and calls :func:`train_and_evaluate`, which runs:
+:func:`lmuformer_keras.training.cli.run` checks the flags into a
+:class:`~lmuformer_keras.training.run_plan.RunPlan`, locks ``--out`` and calls
+:func:`train_and_evaluate`, which runs:
 
 1. :func:`load_data_and_model`: the dataset, the model, the batch size it allows;
 2. :func:`run_config`: the record saved beside the resume checkpoint;
 3. :func:`train_model`: ``--overwrite`` clean-up, then :func:`trainer.train`;
 4. :func:`evaluate_best`: test accuracy, streaming evaluation, plots, export clips;
-5. :func:`build_metrics` (``metrics.json``) and :func:`summary_line`.
+5. :func:`~lmuformer_keras.training.run_outputs.build_metrics` (``metrics.json``)
+   and :func:`summary_line`.
 
 Keras is imported inside the steps, so importing this module is cheap.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import time
 from typing import Any
 
 from lmuformer_keras.training import outdir
-from lmuformer_keras.training.recipes import Recipe
-
-PROG = "lmuformer-train"
-METRICS_FILE = "metrics.json"
-STREAMING_JSON = "streaming_accuracy.json"
-STREAMING_PNG = "streaming_accuracy.png"
-CURVES_PNG = "curves.png"
-
-# What a run writes into --out (removed by --overwrite before the new run).
-RUN_OUTPUTS = (
-    "model.keras",
-    "model.tmp.keras",
-    "history.csv",
-    "resume",
+from lmuformer_keras.training.run_outputs import (
+    CURVES_PNG,
     METRICS_FILE,
+    RUN_OUTPUTS,
     STREAMING_JSON,
     STREAMING_PNG,
-    CURVES_PNG,
-    "calibration.npz",
-    "test.npz",
+    build_metrics,
 )
-_STREAMING_KEYS = (
-    "full_accuracy",
-    "frames_within_1_point",
-    "fraction_within_1_point",
-    "frames_at_paper_fraction",
-    "accuracy_at_paper_fraction",
-    "streamed_clips",
-    "max_abs_diff_streaming_vs_parallel",
-    "clips_over_tolerance",
-    "verified",
-)
+from lmuformer_keras.training.run_plan import RunPlan, UsageError
 
-
-class UsageError(ValueError):
-    """A flag value that cannot be used."""
-
-
-@dataclasses.dataclass
-class RunPlan:
-    """A run's checked settings (flags resolved against the preset and recipe).
-
-    Attributes:
-        flags: the flag values, as given.
-        start: ``time.time()`` when the run began.
-        preset: the preset name.
-        recipe: the training recipe (with the flags' changes).
-        overrides: preset overrides.
-        epochs: epochs to train.
-        batch_size: batch size (lowered to the training set's size if larger).
-        lr: learning rate.
-        teacher_path: ``--teacher`` or ``None``.
-        hard: the hard-negative settings or ``None``.
-        out: the output folder.
-        verbose: Keras ``fit`` verbosity.
-    """
-
-    flags: dict[str, Any]
-    start: float
-    preset: str
-    recipe: Recipe
-    overrides: dict[str, Any]
-    epochs: int
-    batch_size: int
-    lr: float
-    teacher_path: str | None
-    hard: Any
-    out: str
-    verbose: int
+PROG = "lmuformer-train"
 
 
 def load_model_file(path: str, flag: str) -> Any:
@@ -300,72 +242,6 @@ def evaluate_best(
         out, ds, f["calibration_clips"], f["max_test_clips"], seed=f["seed"]
     )
     return best, test, stream, clip_files
-
-
-def build_metrics(
-    plan: RunPlan,
-    *,
-    best: Any,
-    ds: Any,
-    result: dict,
-    test: dict,
-    stream: dict,
-    clip_files: Any,
-    config: dict,
-    backend: str,
-    dist: dict,
-) -> dict[str, Any]:
-    """Step 5: the ``metrics.json`` record (same keys and order as ever)."""
-    from lmuformer_keras.training import datasets as dsets
-    from lmuformer_keras.training import evaluate, trainer
-
-    f = plan.flags
-    return {
-        "test_accuracy": test["test_accuracy"],
-        "test_loss": test["test_loss"],
-        "trainable_params": trainer.trainable_params(best),
-        "test_clips": test["test_clips"],
-        "best_val_accuracy": result["best_val_accuracy"],
-        "best_epoch": result["best_epoch"],
-        "epochs_completed": result["epochs_completed"],
-        "resumed_from_epoch": result["initial_epoch"] if f["resume"] else None,
-        "train_seconds": result["seconds"],
-        "total_seconds": round(time.time() - plan.start, 2),
-        "streaming": {k: stream[k] for k in _STREAMING_KEYS},
-        "per_class_accuracy": test["per_class_accuracy"],
-        "confusion_matrix": test["confusion_matrix"],
-        "config": {
-            "preset": plan.preset,
-            "overrides": plan.overrides,
-            "model": {
-                k: v
-                for k, v in best.get_config().items()
-                if k not in ("labels", "frontend", "trainable", "dtype")
-            },
-            "labels": best.labels,
-            "frontend": best.frontend,
-            "flags": f,
-            "backend": backend,
-            "distribution": dist,
-            "recipe": plan.recipe.to_dict(),
-            "epochs": plan.epochs,
-            "batch_size": plan.batch_size,
-            "learning_rate": plan.lr,
-            "augmenter": result["augmenter"],
-            "distill": config.get("distill"),
-            "dataset": dsets.dataset_summary(ds),
-        },
-        "files": {
-            "model": trainer.MODEL_FILE,
-            "history": trainer.HISTORY_FILE,
-            "curves": CURVES_PNG,
-            "streaming_json": STREAMING_JSON,
-            "streaming_png": STREAMING_PNG,
-            "calibration": evaluate.CALIBRATION_FILE,
-            "test": evaluate.TEST_FILE,
-            "clips": clip_files,
-        },
-    }
 
 
 def summary_line(metrics: dict[str, Any], stream: dict, out: str) -> str:

@@ -7,21 +7,13 @@ Files written into ``out``:
   under, so that streaming, evaluation and export run it in float32);
 - ``history.csv``: one row per epoch (epoch, learning_rate, loss, accuracy,
   val_loss, val_accuracy, seconds);
-- ``resume/epoch-NNNN.weights.h5`` (model and optimizer variables after the last
-  finished epoch, ``NNNN``) and ``resume/state.json`` (epochs done, best validation
-  accuracy, history, the run's configuration, and the weights file's name and
-  SHA-256). Each epoch's weights go to a new file; ``state.json`` is written last,
-  atomically, naming them: it is the commit point ``--resume`` continues from, so a
-  run killed at any moment resumes from one consistent epoch (older weights files are
-  deleted once the new state is committed). Checkpoints from before this layout
-  (``resume/last.weights.h5``, no name or checksum in ``state.json``) still resume.
+- ``resume/``: the checkpoint ``--resume`` continues from, after every epoch (its
+  layout and commit order: :mod:`lmuformer_keras.training.checkpoint`).
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 import logging
 import os
 import time
@@ -32,6 +24,12 @@ import numpy as np
 
 from lmuformer_keras.data import Dataset, FeatureAugmenter, one_hot
 from lmuformer_keras.models import LMUFormer
+from lmuformer_keras.training.checkpoint import (
+    RESUME_DIR,
+    commit_state,
+    resume_from_checkpoint,
+    save_resume_weights,
+)
 from lmuformer_keras.training.datasets import model_arguments
 from lmuformer_keras.training.pipeline import EpochSync, TrainBatches
 from lmuformer_keras.training.recipes import Recipe
@@ -40,13 +38,6 @@ logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
-RESUME_DIR = "resume"
-STATE_FILE = "state.json"
-WEIGHTS_FILE = "last.weights.h5"  # checkpoints written before state["weights_file"]
-
-
-class ResumeError(ValueError):
-    """``--resume`` cannot continue (no checkpoint, or a different configuration)."""
 
 
 def build_model(
@@ -89,13 +80,6 @@ def compile_model(model: keras.Model, recipe: Recipe, learning_rate: float) -> N
     )
 
 
-def _atomic_json(path: str, obj: Any) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def write_history_csv(path: str, history: list[dict[str, Any]]) -> None:
     first, last = ["epoch", "learning_rate"], ["seconds"]
     seen = {k for row in history for k in row}
@@ -113,84 +97,6 @@ def write_history_csv(path: str, history: list[dict[str, Any]]) -> None:
 def read_history_csv(path: str) -> list[dict[str, float]]:
     with open(path, encoding="utf-8") as fh:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
-
-
-def file_sha256(path: str) -> str:
-    """The SHA-256 of a file, as hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def weights_file_name(epoch: int) -> str:
-    """``epoch-0003.weights.h5``: the resume weights after ``epoch`` epochs."""
-    return f"epoch-{epoch:04d}.weights.h5"
-
-
-def load_state(out: str) -> dict[str, Any] | None:
-    """The resume state in ``out/resume/state.json``, or ``None`` if there is none.
-
-    Raises:
-        ResumeError: the file is not valid JSON or lacks ``epochs_completed`` (names
-            the file).
-    """
-    path = os.path.join(out, RESUME_DIR, STATE_FILE)
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as fh:
-            state = json.load(fh)
-        if not isinstance(state, dict):
-            raise ValueError(f"a JSON {type(state).__name__}, not an object")
-        int(state["epochs_completed"])
-        if not isinstance(state.get("config", {}), dict):
-            raise ValueError("'config' is not an object")
-        if not isinstance(state.get("history", []), list):
-            raise ValueError("'history' is not a list")
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
-        detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
-        raise ResumeError(
-            f"--resume: the checkpoint state {path!r} is damaged ({detail}); "
-            "restore it, or start again with --overwrite"
-        ) from error
-    return state
-
-
-def load_resume_weights(model: keras.Model, out: str, state: dict[str, Any]) -> str:
-    """Loads the weights ``state`` names into ``model``; returns their path.
-
-    The weights file is ``state["weights_file"]`` (``last.weights.h5`` for older
-    checkpoints) and must match ``state["weights_sha256"]`` when that is recorded.
-
-    Raises:
-        ResumeError: the file is missing, does not match, or cannot be loaded (names
-            the file).
-    """
-    name = state.get("weights_file", WEIGHTS_FILE)
-    path = os.path.join(out, RESUME_DIR, str(name))
-    state_path = os.path.join(out, RESUME_DIR, STATE_FILE)
-    if not os.path.isfile(path):
-        raise ResumeError(
-            f"--resume: the checkpoint weights {path!r} named by {state_path!r} are "
-            "missing; restore them, or start again with --overwrite"
-        )
-    expected = state.get("weights_sha256")
-    if expected is not None and file_sha256(path) != expected:
-        raise ResumeError(
-            f"--resume: the checkpoint weights {path!r} do not match the checksum in "
-            f"{state_path!r} (damaged or replaced); restore them, or start again "
-            "with --overwrite"
-        )
-    try:
-        model.load_weights(path)
-    except Exception as error:  # h5py, OSError and Keras' shape errors alike
-        raise ResumeError(
-            f"--resume: cannot load the checkpoint weights {path!r} (truncated or "
-            f"damaged?): {type(error).__name__}: {error}"
-        ) from error
-    return path
 
 
 class EpochLearningRate(keras.callbacks.Callback):
@@ -273,14 +179,10 @@ class Recorder(keras.callbacks.Callback):
 
     def _checkpoint(self, epochs_completed: int) -> None:
         """Writes new weights, then ``state.json`` naming them, then drops old ones."""
-        resume = os.path.join(self.out, RESUME_DIR)
-        name = weights_file_name(epochs_completed)
-        tmp = os.path.join(resume, f"epoch-{epochs_completed:04d}.tmp.weights.h5")
-        self.model.save_weights(tmp)
-        os.replace(tmp, os.path.join(resume, name))
+        name = save_resume_weights(self.model, self.out, epochs_completed)
         write_history_csv(os.path.join(self.out, HISTORY_FILE), self.history)
-        _atomic_json(
-            os.path.join(resume, STATE_FILE),
+        commit_state(
+            self.out,
             {
                 "epochs_completed": epochs_completed,
                 "best_val_accuracy": self.best,
@@ -288,12 +190,8 @@ class Recorder(keras.callbacks.Callback):
                 "history": self.history,
                 "config": self.config,
                 "weights_file": name,
-                "weights_sha256": file_sha256(os.path.join(resume, name)),
             },
         )
-        for other in os.listdir(resume):  # older epochs' (and killed runs') weights
-            if other.endswith(".weights.h5") and other != name:
-                os.remove(os.path.join(resume, other))
 
 
 def teacher_logits(teacher: keras.Model):
@@ -334,44 +232,6 @@ def check_teacher(
         )
 
 
-def resume_from_checkpoint(
-    model: keras.Model, out: str, config: dict[str, Any]
-) -> dict[str, Any]:
-    """Loads ``out/resume`` into a compiled ``model`` (weights and optimizer state).
-
-    Args:
-        model: the compiled model to continue.
-        out: the run's output folder.
-        config: the run's configuration; it must equal the checkpoint's, apart from
-            ``epochs``.
-
-    Returns:
-        The checkpoint's state (``epochs_completed``, ``best``, ``history``, ...).
-
-    Raises:
-        ResumeError: no checkpoint, or one trained with a different configuration
-            (names the differing keys).
-    """
-    state = load_state(out)
-    if state is None:
-        raise ResumeError(
-            f"--resume: no checkpoint in {os.path.join(out, RESUME_DIR)!r} "
-            "(run without --resume first)"
-        )
-    old = {k: v for k, v in state.get("config", {}).items() if k != "epochs"}
-    new = {k: v for k, v in config.items() if k != "epochs"}
-    if old != new:
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        raise ResumeError(
-            f"--resume: the checkpoint in {out!r} was trained with a different "
-            f"configuration (differs in {diff}); use the same flags or a new --out"
-        )
-    model.optimizer.build(model.trainable_variables)
-    load_resume_weights(model, out, state)
-    logger.info("Resuming from epoch %d in %s", int(state["epochs_completed"]), out)
-    return state
-
-
 def make_augmenter(ds: Dataset, recipe: Recipe, seed: int) -> FeatureAugmenter:
     """The recipe's :class:`FeatureAugmenter` for ``ds``'s input shape and classes."""
     num_frames, num_features = ds.input_shape
@@ -387,6 +247,69 @@ def make_augmenter(ds: Dataset, recipe: Recipe, seed: int) -> FeatureAugmenter:
         time_mask=recipe.time_mask,
         time_shift=recipe.time_shift,
     )
+
+
+def _fit_epochs(
+    model: LMUFormer,
+    batches: TrainBatches,
+    recorder: Recorder,
+    ds: Dataset,
+    recipe: Recipe,
+    *,
+    epochs: int,
+    initial_epoch: int,
+    batch_size: int,
+    learning_rate: float,
+    verbose: int | str,
+) -> None:
+    """``model.fit`` from ``initial_epoch`` to ``epochs`` (nothing if already there).
+
+    The callbacks: epoch sync, the recipe's learning-rate schedule, validation, then
+    ``recorder`` (history, best model, resume checkpoint).
+    """
+    if initial_epoch >= epochs:
+        logger.info("Nothing to train: %d of %d epochs done", initial_epoch, epochs)
+        return
+    model.fit(
+        batches,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        shuffle=False,  # TrainBatches shuffles, deterministically per epoch
+        callbacks=[
+            EpochSync(batches),
+            EpochLearningRate(recipe, learning_rate, epochs),
+            Validation(
+                ds.x_val, ds.y_val, ds.num_classes, batch_size, recipe.loss_fn()
+            ),
+            recorder,
+        ],
+        verbose=verbose,
+    )
+
+
+def _train_result(
+    recorder: Recorder,
+    initial_epoch: int,
+    augmenter: FeatureAugmenter | None,
+    recipe: Recipe,
+    start: float,
+) -> dict[str, Any]:
+    """What :func:`train` returns, from its recorder and settings."""
+    return {
+        "history": recorder.history,
+        "best_val_accuracy": recorder.best,
+        "best_epoch": recorder.best_epoch,
+        "epochs_completed": len(recorder.history),
+        "initial_epoch": initial_epoch,
+        "augmenter": None
+        if augmenter is None
+        else dict(
+            augmenter.get_config(),
+            freq_shift=recipe.freq_shift,
+            equalizer=recipe.equalizer,
+        ),
+        "seconds": round(time.time() - start, 2),
+    }
 
 
 def train(
@@ -453,36 +376,16 @@ def train(
     )
     recorder = Recorder(out, config, state)
     start = time.time()
-    if initial_epoch < epochs:
-        model.fit(
-            batches,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            shuffle=False,  # TrainBatches shuffles, deterministically per epoch
-            callbacks=[
-                EpochSync(batches),
-                EpochLearningRate(recipe, learning_rate, epochs),
-                Validation(
-                    ds.x_val, ds.y_val, ds.num_classes, batch_size, recipe.loss_fn()
-                ),
-                recorder,
-            ],
-            verbose=verbose,
-        )
-    else:
-        logger.info("Nothing to train: %d of %d epochs done", initial_epoch, epochs)
-    return {
-        "history": recorder.history,
-        "best_val_accuracy": recorder.best,
-        "best_epoch": recorder.best_epoch,
-        "epochs_completed": len(recorder.history),
-        "initial_epoch": initial_epoch,
-        "augmenter": None
-        if augmenter is None
-        else dict(
-            augmenter.get_config(),
-            freq_shift=recipe.freq_shift,
-            equalizer=recipe.equalizer,
-        ),
-        "seconds": round(time.time() - start, 2),
-    }
+    _fit_epochs(
+        model,
+        batches,
+        recorder,
+        ds,
+        recipe,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        verbose=verbose,
+    )
+    return _train_result(recorder, initial_epoch, augmenter, recipe, start)
