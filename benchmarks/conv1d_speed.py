@@ -9,7 +9,7 @@ The patch embedding uses ``lmuformer_keras.layers.Conv1D``, which convolves thro
 it lies in memory, where Keras' torch convolution copies it to channels-first and
 back; on TensorFlow and JAX it runs Keras' own ops (JAX at bfloat16 inference: one
 matrix product, see the layer). The LMU memory's convolution at inference
-(``lmu_memory.causal_conv_convolution`` and its projected form) goes through
+(``lmu_conv_direct.causal_conv_convolution`` and its projected form) goes through
 ``backend_utils.conv1d`` too. This script times, in one process per backend (2
 threads), the timed calls interleaved (``timing.interleaved_medians``):
 

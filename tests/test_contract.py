@@ -31,7 +31,7 @@ from lmuformer_keras.contract import (
     QuantizedTensor,
     StateSpec,
 )
-from lmuformer_keras.contract.metadata import METADATA_KEYS, REQUIRED_KEYS
+from lmuformer_keras.contract.metadata_json import METADATA_KEYS, REQUIRED_KEYS
 from lmuformer_keras.contract.tensor import STATE_KEYS, TENSOR_KEYS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

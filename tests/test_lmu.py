@@ -464,7 +464,7 @@ def _numpy_memory(u, h):
 @pytest.mark.parametrize("length", [1, 5, 40])
 @pytest.mark.parametrize("memory_d", [1, 3])
 def test_memory_forms_and_projected_forms_agree(length, memory_d):
-    from lmuformer_keras.layers import lmu_memory
+    from lmuformer_keras.layers import lmu_conv_direct, lmu_conv_fft, lmu_response
     from lmuformer_keras.lmu import impulse_response
 
     u = RNG.normal(size=(2, length, memory_d)).astype("float32")
@@ -474,18 +474,18 @@ def test_memory_forms_and_projected_forms_agree(length, memory_d):
     m_ref = _numpy_memory(u.astype("float64"), h.astype("float64"))
     y_ref = m_ref.reshape(2, length, -1) @ w
     for name, conv in [
-        ("direct", lmu_memory.causal_conv_direct),
-        ("fft", lmu_memory.causal_conv_fft),
-        ("convolution", lmu_memory.causal_conv_convolution),
+        ("direct", lmu_conv_direct.causal_conv_direct),
+        ("fft", lmu_conv_fft.causal_conv_fft),
+        ("convolution", lmu_conv_direct.causal_conv_convolution),
     ]:
         m = keras.ops.convert_to_numpy(conv(u, h))
         np.testing.assert_allclose(m, m_ref, atol=1e-5, rtol=0, err_msg=name)
-    g = lmu_memory.projected_impulse_response(h, w, memory_d)
-    g_rev = lmu_memory.projected_impulse_response(h[::-1].copy(), w, memory_d)
+    g = lmu_response.projected_impulse_response(h, w, memory_d)
+    g_rev = lmu_response.projected_impulse_response(h[::-1].copy(), w, memory_d)
     for name, y in [
-        ("direct", lmu_memory.projected_causal_conv_direct(u, g)),
-        ("fft", lmu_memory.projected_causal_conv_fft(u, g)),
-        ("convolution", lmu_memory.projected_causal_conv_convolution(u, g_rev)),
+        ("direct", lmu_conv_direct.projected_causal_conv_direct(u, g)),
+        ("fft", lmu_conv_fft.projected_causal_conv_fft(u, g)),
+        ("convolution", lmu_conv_direct.projected_causal_conv_convolution(u, g_rev)),
     ]:
         y = keras.ops.convert_to_numpy(y)
         np.testing.assert_allclose(y, y_ref, atol=1e-4, rtol=1e-5, err_msg=name)
@@ -568,12 +568,12 @@ def test_chunked_matches_numpy_recurrence(length, chunk_length, memory_d, hidden
 
 
 def test_chunk_operators_in_graph_match_numpy():
-    from lmuformer_keras.layers import lmu_memory
+    from lmuformer_keras.layers import lmu_conv_chunked
 
     a, b = lmu_matrices(6, 9.0)
     for chunk in (1, 3, 8):
-        expected = lmu_memory.chunk_operators_np(a, b, chunk)
-        got = lmu_memory.chunk_operators(
+        expected = lmu_conv_chunked.chunk_operators_np(a, b, chunk)
+        got = lmu_conv_chunked.chunk_operators(
             keras.ops.convert_to_tensor(a, "float32"),
             keras.ops.convert_to_tensor(b, "float32"),
             chunk,
@@ -601,15 +601,18 @@ def test_chunk_length_spreads_padding():
 @pytest.mark.parametrize("length", [1, 9, 40])
 @pytest.mark.parametrize("memory_d", [1, 3])
 def test_projected_chunked_is_chunked_times_kernel(length, memory_d):
-    from lmuformer_keras.layers import lmu_memory
+    from lmuformer_keras.layers import lmu_conv_chunked
 
     a, b = lmu_matrices(8, 20.0)
     u = RNG.normal(size=(2, length, memory_d)).astype("float32")
     w = RNG.normal(size=(memory_d * 8, 5)).astype("float32")
     for chunk in (1, 4, 16):
-        ops_ = [o.astype("float32") for o in lmu_memory.chunk_operators_np(a, b, chunk)]
-        m = keras.ops.convert_to_numpy(lmu_memory.causal_conv_chunked(u, *ops_))
-        y = lmu_memory.projected_causal_conv_chunked(u, *ops_, w)
+        ops_ = [
+            o.astype("float32")
+            for o in lmu_conv_chunked.chunk_operators_np(a, b, chunk)
+        ]
+        m = keras.ops.convert_to_numpy(lmu_conv_chunked.causal_conv_chunked(u, *ops_))
+        y = lmu_conv_chunked.projected_causal_conv_chunked(u, *ops_, w)
         np.testing.assert_allclose(
             keras.ops.convert_to_numpy(y),
             m.reshape(2, length, -1) @ w,
@@ -623,16 +626,16 @@ def test_projected_chunked_is_chunked_times_kernel(length, memory_d):
 def test_dense_hidden_folded_into_chunked_memory(memory_d, to_hidden, monkeypatch):
     # Batch 64 x 40 steps, order 4, chunks of 4: folding W_m into the chunk operator
     # is fewer multiply-adds, so the layer takes that path (counted below).
-    from lmuformer_keras.layers import lmu_memory
+    from lmuformer_keras.layers import lmu_conv_chunked
 
     calls = []
-    original = lmu_memory.projected_causal_conv_chunked
+    original = lmu_conv_chunked.projected_causal_conv_chunked
 
     def counted(*args):
         calls.append(1)
         return original(*args)
 
-    monkeypatch.setattr(lmu_memory, "projected_causal_conv_chunked", counted)
+    monkeypatch.setattr(lmu_conv_chunked, "projected_causal_conv_chunked", counted)
     kw = dict(
         memory_d=memory_d,
         order=4,

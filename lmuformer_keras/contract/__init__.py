@@ -19,12 +19,9 @@ fields, described by :func:`metadata_schema`).
 
 from .fields import MetadataError
 from .frontend import Frontend
-from .metadata import (
-    FORMAT_VERSION,
-    QUANTIZATIONS,
-    ExportMetadata,
-    check_model_file,
-)
+from .metadata import ExportMetadata
+from .metadata_checks import QUANTIZATIONS, check_model_file
+from .metadata_json import FORMAT_VERSION
 from .quantization import dequantize, quantize
 from .schema import metadata_schema, schema_json, write_schema
 from .state import StateSpec

@@ -27,87 +27,33 @@ Every shape has the batch axis; the number of features is ``frame.shape[1]``, of
 classes ``logits.shape[1]``, the hop ``frontend.frame_hop_ms`` and a state's bytes
 ``prod(shape) * itemsize``. Version-1 files (the layout before) are upgraded on
 reading (:func:`lmuformer_keras.contract.v1.upgrade_v1`).
+
+This module holds the record; its checks are in :mod:`.metadata_checks`, the JSON
+keys, reading and writing in :mod:`.metadata_json`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import posixpath
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from .fields import (
-    MetadataError,
-    as_count,
-    as_dict,
-    as_int,
-    as_list,
-    as_str,
-    only_keys,
-    require,
-    shown,
-)
+from .fields import MetadataError
 from .frontend import Frontend
+from .metadata_checks import check_model_tensors, validate_metadata
+from .metadata_json import (
+    DEFAULT_C_ARRAY,
+    DEFAULT_MODEL_FILE,
+    FORMAT_VERSION,
+    metadata_dict,
+    metadata_fields,
+    metadata_text,
+)
 from .state import StateSpec
 from .tensor import ExportedState, QuantizedTensor
-
-FORMAT_VERSION = 2
-QUANTIZATIONS = ("int8", "int16x8", "float32")
-FRAME_DTYPES = {"int8": "int8", "int16x8": "int16", "float32": "float32"}
-"""The frame (and logits) dtype each quantization mode gives."""
-DEFAULT_MODEL_FILE = "model.tflite"
-DEFAULT_C_ARRAY = "g_model_data"
-REQUIRED_KEYS = (
-    "format_version",
-    "model_file",
-    "quantization",
-    "labels",
-    "frontend",
-    "frame",
-    "logits",
-    "states",
-    "arena_bytes",
-)
-OPTIONAL_KEYS = (
-    "c_array",
-    "arena_bytes_min",
-    "model_bytes",
-    "ops",
-    "macs_per_frame",
-    "smoothing",
-    "note",
-)
-METADATA_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
-
-
-def check_model_file(value: Any, where: str = "metadata model_file") -> str:
-    """A file name inside the model folder (relative, no ``..``).
-
-    Raises:
-        MetadataError: a non-string, an absolute path or one leaving the folder.
-    """
-    if not isinstance(value, str):
-        raise MetadataError(
-            f"{where} must be a file name inside the model folder, got "
-            f"{type(value).__name__} {shown(value)}"
-        )
-    normal = posixpath.normpath(value.replace("\\", "/"))
-    if (
-        not value
-        or os.path.isabs(value)
-        or posixpath.isabs(normal)
-        or normal in (".", "..")
-        or normal.startswith("../")
-    ):
-        raise MetadataError(
-            f"metadata model_file={value!r} is outside the model folder: refused (it "
-            "must name a file inside the folder, e.g. 'model.tflite')"
-        )
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,84 +160,8 @@ class ExportMetadata:
         Raises:
             MetadataError: naming the field and its value.
         """
-        check_model_file(self.model_file)
-        as_str(self.c_array, "metadata c_array")
-        if self.quantization not in QUANTIZATIONS:
-            raise MetadataError(
-                f"metadata quantization must be one of {list(QUANTIZATIONS)}, got "
-                f"{shown(self.quantization)}"
-            )
-        self.frame.validate("metadata frame")
-        self.logits.validate("metadata logits")
-        for what, tensor in (("frame", self.frame), ("logits", self.logits)):
-            if len(tensor.shape) != 2:
-                raise MetadataError(
-                    f"metadata {what} shape must be [1, n], got {list(tensor.shape)}"
-                )
-        want = FRAME_DTYPES[self.quantization]
-        io = (("frame input", self.frame), ("logits output", self.logits))
-        for what, tensor in io:
-            if tensor.dtype != want or (want != "float32") != tensor.quantized:
-                raise MetadataError(
-                    f"metadata quantization={self.quantization!r} but the {what} is "
-                    f"{tensor.dtype} with scale {tensor.scale}"
-                )
-        for k, state in enumerate(self.states):
-            if not isinstance(state, ExportedState):
-                raise MetadataError(
-                    f"metadata states[{k}] must be an ExportedState, got "
-                    f"{type(state).__name__}"
-                )
-            state.validate(f"metadata states[{k}] ('{state.name}')")
-        self._check_positions()
-        if self.labels is not None:
-            for k, label in enumerate(self.labels):
-                as_str(label, f"metadata labels[{k}]")
-            if len(self.labels) != self.num_classes:
-                raise MetadataError(
-                    f"metadata: {len(self.labels)} labels but the logits have "
-                    f"num_classes={self.num_classes} (shape {list(self.logits.shape)})"
-                )
-        if self.frontend is not None:
-            self.frontend.validate("metadata frontend")
-        as_count(self.arena_bytes, "metadata arena_bytes")
-        for key in ("arena_bytes_min", "model_bytes", "macs_per_frame"):
-            if getattr(self, key) is not None:
-                as_count(getattr(self, key), f"metadata {key}")
-        for k, op in enumerate(self.ops):
-            as_str(op, f"metadata ops[{k}]")
-        if self.smoothing is not None and not isinstance(self.smoothing, Mapping):
-            raise MetadataError(
-                "metadata 'smoothing' must be an object, got "
-                f"{type(self.smoothing).__name__} {shown(self.smoothing)}"
-            )
-        if self.note is not None:
-            as_str(self.note, "metadata note")
+        validate_metadata(self)
         return self
-
-    def _check_positions(self) -> None:
-        n = self.num_tensors
-        for side, first, tensors in (
-            ("input", ("frame", self.frame), [s.input for s in self.states]),
-            ("output", ("logits", self.logits), [s.output for s in self.states]),
-        ):
-            named = [first] + [
-                (f"states[{k}] ('{s.name}') {side}", t)
-                for k, (s, t) in enumerate(zip(self.states, tensors, strict=True))
-            ]
-            used: dict[int, str] = {}
-            for what, tensor in named:
-                if not 0 <= tensor.position < n:
-                    raise MetadataError(
-                        f"metadata {what} position={tensor.position} is out of range "
-                        f"[0, {n}) (1 {first[0]} + {len(self.states)} state(s))"
-                    )
-                if tensor.position in used:
-                    raise MetadataError(
-                        f"metadata {what} position={tensor.position} is already used "
-                        f"by the {used[tensor.position]}"
-                    )
-                used[tensor.position] = what
 
     def check_model(
         self,
@@ -310,50 +180,16 @@ class ExportMetadata:
             MetadataError: naming the first mismatch (counts, shapes, dtypes, scales,
                 zero points).
         """
-        n = self.num_tensors
-        if len(inputs) != n or len(outputs) != n:
-            raise MetadataError(
-                f"metadata describes 1 frame + {len(self.states)} state(s), i.e. {n} "
-                f"inputs and outputs, but the model has {len(inputs)} inputs and "
-                f"{len(outputs)} outputs"
-            )
-        f, g = self.frame, self.logits
-        f.check_matches(inputs[f.position], f"frame input (model input {f.position})")
-        g.check_matches(
-            outputs[g.position], f"logits output (model output {g.position})"
-        )
-        for k, s in enumerate(self.states):
-            where = f"state {k} ('{s.name}')"
-            p, q = s.input.position, s.output.position
-            s.input.check_matches(inputs[p], f"{where} input (model input {p})")
-            s.output.check_matches(outputs[q], f"{where} output (model output {q})")
+        check_model_tensors(self, inputs, outputs)
 
     # -------------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of format version 2 (``None`` optional fields left out)."""
-        data: dict[str, Any] = {
-            "format_version": FORMAT_VERSION,
-            "model_file": self.model_file,
-            "c_array": self.c_array,
-            "quantization": self.quantization,
-            "labels": None if self.labels is None else list(self.labels),
-            "frontend": None if self.frontend is None else self.frontend.record(),
-            "frame": self.frame.to_json(),
-            "logits": self.logits.to_json(),
-            "states": [s.to_json() for s in self.states],
-            "arena_bytes": int(self.arena_bytes),
-            "arena_bytes_min": self.arena_bytes_min,
-            "model_bytes": self.model_bytes,
-            "ops": list(self.ops),
-            "macs_per_frame": self.macs_per_frame,
-            "smoothing": None if self.smoothing is None else dict(self.smoothing),
-            "note": self.note,
-        }
-        return {k: v for k, v in data.items() if k in REQUIRED_KEYS or v is not None}
+        return metadata_dict(self)
 
     def to_json(self, indent: int | None = 2) -> str:
         """``metadata.json``'s text (format version 2), ending in a newline."""
-        return json.dumps(self.to_dict(), indent=indent, default=_json_default) + "\n"
+        return metadata_text(self, indent)
 
     @classmethod
     def from_json(cls, source: str | bytes | Mapping[str, Any]) -> ExportMetadata:
@@ -366,81 +202,7 @@ class ExportMetadata:
             MetadataError: not JSON, an unknown ``format_version``, or a field with a
                 wrong type or value (the message names the field and the value).
         """
-        if isinstance(source, str | bytes | bytearray):
-            try:
-                source = json.loads(source)
-            except ValueError as error:
-                raise MetadataError(f"metadata: not valid JSON ({error})") from error
-        data = as_dict(source, "metadata")
-        version = data.get("format_version")
-        if version is None:
-            raise MetadataError(
-                "metadata: missing key 'format_version' (not an lmuformer-export "
-                "metadata.json?)"
-            )
-        version = as_int(version, "metadata format_version")
-        if version == 1:
-            from .v1 import upgrade_v1
-
-            data = upgrade_v1(data)
-        elif version != FORMAT_VERSION:
-            raise MetadataError(
-                f"metadata format_version={version} is not supported: this reader "
-                f"reads versions 1 and {FORMAT_VERSION} (a newer lmuformer-keras wrote "
-                "it?)"
-            )
-        return cls._from_v2(data)
-
-    @classmethod
-    def _from_v2(cls, data: dict[str, Any]) -> ExportMetadata:
-        only_keys(data, METADATA_KEYS, "metadata")
-        for key in REQUIRED_KEYS:
-            require(data, key, "metadata")
-        labels = data["labels"]
-        if labels is not None:
-            labels = as_list(labels, "metadata labels")
-            labels = [as_str(x, f"metadata labels[{k}]") for k, x in enumerate(labels)]
-        frontend = data["frontend"]
-        if frontend is not None:
-            frontend = Frontend.from_record(
-                frontend, "metadata frontend", resolve_name=False
-            )
-        states = as_list(data["states"], "metadata 'states'")
-        parsed_states = []
-        for k, entry in enumerate(states):
-            where = f"metadata states[{k}]"
-            parsed_states.append(ExportedState.from_json(as_dict(entry, where), where))
-        smoothing = data.get("smoothing")
-        if smoothing is not None and not isinstance(smoothing, Mapping):
-            raise MetadataError(
-                "metadata 'smoothing' must be an object, got "
-                f"{type(smoothing).__name__} {shown(smoothing)}"
-            )
-
-        def optional_count(key: str) -> int | None:
-            value = data.get(key)
-            return None if value is None else as_count(value, f"metadata {key}")
-
-        ops = as_list(data.get("ops", []), "metadata ops")
-        note = data.get("note")
-        meta = cls(
-            frame=QuantizedTensor.from_json(data["frame"], "metadata frame"),
-            logits=QuantizedTensor.from_json(data["logits"], "metadata logits"),
-            states=tuple(parsed_states),
-            quantization=as_str(data["quantization"], "metadata quantization"),
-            labels=None if labels is None else tuple(labels),
-            frontend=frontend,
-            model_file=check_model_file(data["model_file"]),
-            c_array=as_str(data.get("c_array", DEFAULT_C_ARRAY), "metadata c_array"),
-            arena_bytes=as_count(data["arena_bytes"], "metadata arena_bytes"),
-            arena_bytes_min=optional_count("arena_bytes_min"),
-            model_bytes=optional_count("model_bytes"),
-            ops=tuple(as_str(op, f"metadata ops[{k}]") for k, op in enumerate(ops)),
-            macs_per_frame=optional_count("macs_per_frame"),
-            smoothing=None if smoothing is None else dict(smoothing),
-            note=None if note is None else as_str(note, "metadata note"),
-        )
-        return meta.validate()
+        return cls(**metadata_fields(source)).validate()
 
     # ------------------------------------------------------------------- files
     @classmethod
@@ -471,11 +233,3 @@ class ExportMetadata:
     def replace(self, **changes: Any) -> ExportMetadata:
         """A validated copy with ``changes`` (e.g. ``smoothing=...``)."""
         return dataclasses.replace(self, **changes).validate()
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,6 +1,6 @@
 """``metadata.schema.json``: the JSON Schema of ``metadata.json`` format version 2.
 
-Generated from the contract's key lists (:mod:`.metadata`, :mod:`.tensor`,
+Generated from the contract's key lists (:mod:`.metadata_json`, :mod:`.tensor`,
 :mod:`.frontend`), so it cannot drift from what :meth:`ExportMetadata.to_json` writes
 and :meth:`ExportMetadata.from_json` reads (``tests/test_contract.py`` checks both).
 The Java app's tests check ``ModelMetadata`` against the checked-in copy
@@ -22,7 +22,8 @@ import os
 from typing import Any
 
 from .frontend import FRONTEND_KEYS
-from .metadata import FORMAT_VERSION, METADATA_KEYS, QUANTIZATIONS, REQUIRED_KEYS
+from .metadata_checks import QUANTIZATIONS
+from .metadata_json import FORMAT_VERSION, METADATA_KEYS, REQUIRED_KEYS
 from .tensor import STATE_KEYS, TENSOR_DTYPES, TENSOR_KEYS
 
 SCHEMA_ID = "urn:lmuformer-keras:metadata.schema.json:2"

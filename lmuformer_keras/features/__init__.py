@@ -6,15 +6,17 @@ frontend has ``name``, ``params``, ``num_features``, ``frame_hop_ms``, ``sample_
 and ``__call__(waveform, sample_rate=16000) -> (frames, features)`` float32.
 """
 
-from lmuformer_keras.features.base import Frontend, FrontendStream, validate_params
+from lmuformer_keras.features.base import Frontend
 from lmuformer_keras.features.fbank128 import FBANK128_PARAMS
 from lmuformer_keras.features.mel import hz_to_mel, mel_filterbank, mel_to_hz
 from lmuformer_keras.features.micro40 import MICRO40_PARAMS, MICRO40_TOLERANCE
+from lmuformer_keras.features.params import validate_params
 from lmuformer_keras.features.registry import (
     compute_features,
     get_frontend,
     list_frontends,
 )
+from lmuformer_keras.features.stream import FrontendStream
 
 __all__ = [
     "FBANK128_PARAMS",

@@ -29,7 +29,8 @@ Per clip, in order (each step switched by a param):
     ``target_frames``; any mode crops to ``target_frames``.
 11. Normalise: ``(L - norm_mean) / norm_scale``.
 
-The NumPy reference computes in float64 and returns float32.
+The NumPy reference computes in float64 and returns float32. The params' keys and
+bounds are in :mod:`.params`, the streaming form in :mod:`.stream`.
 """
 
 from __future__ import annotations
@@ -43,169 +44,9 @@ from typing import Any
 import numpy as np
 
 from lmuformer_keras.features.mel import mel_filterbank
+from lmuformer_keras.features.params import validate_params
 from lmuformer_keras.features.progress import Progress
-
-WINDOWS = ("hann_symmetric", "hann_periodic")
-LOG_MODES = ("max", "add")
-PAD_MODES = ("frames", "samples")
-
-REQUIRED_KEYS = (
-    "name",
-    "version",
-    "sample_rate",
-    "input_scale",
-    "remove_clip_mean",
-    "frame_length",
-    "frame_step",
-    "remove_dc_offset",
-    "preemphasis",
-    "window",
-    "fft_size",
-    "num_mel_bins",
-    "mel_low_hz",
-    "mel_high_hz",
-    "log_mode",
-    "log_eps",
-    "pad_mode",
-    "target_frames",
-    "pad_value",
-    "norm_mean",
-    "norm_scale",
-)
-
-
-MAX_FFT_SIZE = 32768
-MAX_MEL_BINS = 512
-MAX_TARGET_FRAMES = 100_000
-INT_BOUNDS: dict[str, tuple[int, int]] = {
-    "sample_rate": (1_000, 384_000),
-    "frame_length": (1, MAX_FFT_SIZE),
-    "frame_step": (1, MAX_FFT_SIZE),
-    "fft_size": (2, MAX_FFT_SIZE),
-    "num_mel_bins": (1, MAX_MEL_BINS),
-    "target_frames": (1, MAX_TARGET_FRAMES),
-}
-"""Inclusive bounds of the integer params: params read from an untrusted metadata file
-must not make the frontend allocate gigabytes (the mel matrix is
-``(fft_size // 2 + 1) x num_mel_bins``)."""
-FLOAT_KEYS = (
-    "input_scale",
-    "preemphasis",
-    "mel_low_hz",
-    "mel_high_hz",
-    "log_eps",
-    "pad_value",
-    "norm_mean",
-    "norm_scale",
-)
-
-
-def _check_numbers(params: dict[str, Any], name: Any) -> None:
-    """Integer params within :data:`INT_BOUNDS`, float params finite numbers."""
-    for key, (low, high) in INT_BOUNDS.items():
-        value = params[key]
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
-            raise ValueError(
-                f"Frontend {name!r}: {key} must be an integer, got {key}={value!r}"
-            )
-        if not low <= value <= high:
-            raise ValueError(
-                f"Frontend {name!r}: {key} must be in [{low}, {high}], got "
-                f"{key}={value!r}"
-            )
-    for key in FLOAT_KEYS:
-        value = params[key]
-        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-            raise ValueError(
-                f"Frontend {name!r}: {key} must be a number, got {key}={value!r}"
-            )
-        if not math.isfinite(value):
-            raise ValueError(
-                f"Frontend {name!r}: {key} must be finite, got {key}={value!r}"
-            )
-
-
-def validate_params(params: dict[str, Any]) -> None:
-    """Checks a frontend params dict; raises ``ValueError`` naming the bad key.
-
-    Besides the named choices and orderings, integer params must lie within
-    :data:`INT_BOUNDS` and float params must be finite numbers.
-    """
-    if not isinstance(params, dict):
-        raise ValueError(
-            f"Frontend params must be a dict, got {type(params).__name__} "
-            f"{params!r:.80}"
-        )
-    missing = [k for k in REQUIRED_KEYS if k not in params]
-    if missing:
-        raise ValueError(f"Frontend params: missing keys {missing}")
-    name = params["name"]
-    _check_numbers(params, name)
-    if params["window"] not in WINDOWS:
-        raise ValueError(
-            f"Frontend {name!r}: window must be one of {WINDOWS}, got "
-            f"window={params['window']!r}"
-        )
-    if params["log_mode"] not in LOG_MODES:
-        raise ValueError(
-            f"Frontend {name!r}: log_mode must be one of {LOG_MODES}, got "
-            f"log_mode={params['log_mode']!r}"
-        )
-    if params["pad_mode"] not in PAD_MODES:
-        raise ValueError(
-            f"Frontend {name!r}: pad_mode must be one of {PAD_MODES}, got "
-            f"pad_mode={params['pad_mode']!r}"
-        )
-    if not 0 < params["frame_step"] <= params["frame_length"] <= params["fft_size"]:
-        raise ValueError(
-            f"Frontend {name!r}: need 0 < frame_step <= frame_length <= fft_size, got "
-            f"frame_step={params['frame_step']}, "
-            f"frame_length={params['frame_length']}, "
-            f"fft_size={params['fft_size']}"
-        )
-    if params["norm_scale"] == 0:
-        raise ValueError(f"Frontend {name!r}: norm_scale must be != 0, got 0")
-    if params["log_eps"] <= 0:
-        raise ValueError(
-            f"Frontend {name!r}: log_eps must be > 0, got log_eps={params['log_eps']}"
-        )
-    json.dumps(params)  # must be JSON-serialisable
-
-
-class FrontendStream:
-    """Incremental frontend: push audio chunks, get the frames that became complete.
-
-    A frame is emitted as soon as its ``frame_length`` samples are buffered, then one
-    per further ``frame_step`` samples. Frames are normalised and never padded. Equal to
-    ``frontend(x, pad=False)`` on the concatenated audio (for ``remove_clip_mean``
-    frontends only because they also remove the DC offset per frame, which cancels a
-    constant offset exactly; the difference is float rounding).
-    """
-
-    def __init__(self, frontend: Frontend):
-        self.frontend = frontend
-        self._buffer = np.zeros(0, dtype=np.float64)
-
-    def reset(self) -> None:
-        """Drops buffered samples."""
-        self._buffer = np.zeros(0, dtype=np.float64)
-
-    def push(self, samples: np.ndarray) -> np.ndarray:
-        """Adds samples; returns the new frames, shape ``(k, num_features)`` float32.
-
-        Raises:
-            ValueError: non-finite (NaN / inf) float samples in the chunk.
-        """
-        x = self.frontend._to_float(samples, "streamed chunk")
-        self._buffer = np.concatenate([self._buffer, x])
-        p = self.frontend.params
-        n = self.frontend.num_frames(self._buffer.shape[0], pad=False)
-        if n == 0:
-            return np.zeros((0, self.frontend.num_features), dtype=np.float32)
-        used = self._buffer[: (n - 1) * p["frame_step"] + p["frame_length"]]
-        feats = self.frontend._normalise(self.frontend._log_mel(used))
-        self._buffer = self._buffer[n * p["frame_step"] :]
-        return feats.astype(np.float32)
+from lmuformer_keras.features.stream import FrontendStream
 
 
 class Frontend:

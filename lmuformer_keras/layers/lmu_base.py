@@ -19,7 +19,7 @@ import numpy as np
 from keras import ops
 
 from lmuformer_keras import lmu
-from lmuformer_keras.layers import lmu_memory
+from lmuformer_keras.layers import lmu_response
 
 # With trainable_theta, theta is kept >= THETA_FLOOR_FRACTION * its initial value, so
 # that the static scaling-and-squaring of the in-graph ZOH discretization stays exact.
@@ -108,7 +108,7 @@ class LMUBase(keras.layers.Layer):
         a0, b0 = lmu.legendre_delay_system(self.order)
         self._a0_np, self._b0_np = a0, b0
         self._theta_min = THETA_FLOOR_FRACTION * self.theta
-        self._num_squarings = lmu_memory.num_squarings_for(
+        self._num_squarings = lmu_response.num_squarings_for(
             float(np.abs(a0).sum(axis=0).max()), self._theta_min
         )
 
@@ -192,7 +192,7 @@ class LMUBase(keras.layers.Layer):
                 ops.convert_to_tensor(self._b_np, dtype=dtype),
             )
         theta = ops.maximum(ops.cast(self.theta_weight, dtype), self._theta_min)
-        return lmu_memory.discretize(
+        return lmu_response.discretize(
             ops.convert_to_tensor(self._a0_np, dtype=dtype),
             ops.convert_to_tensor(self._b0_np, dtype=dtype),
             theta,

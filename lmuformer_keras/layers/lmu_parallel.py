@@ -8,7 +8,13 @@ import keras
 from keras import ops
 
 from lmuformer_keras import backend_utils
-from lmuformer_keras.layers import lmu_memory
+from lmuformer_keras.layers import (
+    lmu_conv_chunked,
+    lmu_conv_direct,
+    lmu_conv_fft,
+    lmu_memory,
+    lmu_response,
+)
 from lmuformer_keras.layers.dense import Dense
 from lmuformer_keras.layers.lmu_base import LMUBase, is_rnn_cell
 
@@ -149,11 +155,11 @@ class LMUParallel(LMUBase):
             return ops.convert_to_tensor(self._h_cache[key], dtype=dtype)
         a, b = self.discrete_matrices(dtype)
         if isinstance(length, int):
-            return lmu_memory.impulse_response_static(a, b, length)
-        return lmu_memory.impulse_response_dynamic(a, b, length)
+            return lmu_response.impulse_response_static(a, b, length)
+        return lmu_response.impulse_response_dynamic(a, b, length)
 
     def chunk_operators(self, length: int, dtype: str) -> tuple:
-        """The operators of :func:`lmu_memory.causal_conv_chunked` for a static
+        """The operators of :func:`lmu_conv_chunked.causal_conv_chunked` for a static
         ``length``: ``(operator, h_end, a_chunk_t)``, for the chunk length
         :func:`lmu_memory.chunk_length_for` gives ``length`` on this backend."""
         target = self.chunk_length or lmu_memory.CHUNK_LENGTH.get(
@@ -162,12 +168,14 @@ class LMUParallel(LMUBase):
         chunk = lmu_memory.chunk_length_for(length, target)
         if self.trainable_theta:
             a, b = self.discrete_matrices(dtype)
-            return lmu_memory.chunk_operators(a, b, chunk)
+            return lmu_conv_chunked.chunk_operators(a, b, chunk)
         key = (chunk, dtype)
         if key not in self._chunk_cache:
             self._chunk_cache[key] = tuple(
                 op.astype(dtype)
-                for op in lmu_memory.chunk_operators_np(self._a_np, self._b_np, chunk)
+                for op in lmu_conv_chunked.chunk_operators_np(
+                    self._a_np, self._b_np, chunk
+                )
             )
         return tuple(
             ops.convert_to_tensor(op, dtype=dtype) for op in self._chunk_cache[key]
@@ -180,15 +188,15 @@ class LMUParallel(LMUBase):
         form = self._conv_form(static_length, training)
         if form == "chunked":
             operators = self.chunk_operators(static_length, self.compute_dtype)
-            m = lmu_memory.causal_conv_chunked(u, *operators)
+            m = lmu_conv_chunked.causal_conv_chunked(u, *operators)
             return ops.reshape(m, (-1, length, self.memory_size))
         h = self.impulse_response(length, self.compute_dtype)
         if form == "fft":
-            m = lmu_memory.causal_conv_fft(u, h)
+            m = lmu_conv_fft.causal_conv_fft(u, h)
         elif form == "convolution":
-            m = lmu_memory.causal_conv_convolution(u, h)
+            m = lmu_conv_direct.causal_conv_convolution(u, h)
         else:
-            m = lmu_memory.causal_conv_direct(u, h)
+            m = lmu_conv_direct.causal_conv_direct(u, h)
         return ops.reshape(m, (-1, length, self.memory_size))
 
     def projected_memory(self, u, kernel, training: bool | None = False):
@@ -221,18 +229,18 @@ class LMUParallel(LMUBase):
         h = self.impulse_response(length, dtype)
         kernel = ops.cast(kernel, dtype)
         if form == "convolution":  # Its kernel is g reversed in time: H reversed.
-            g_reversed = lmu_memory.projected_impulse_response(
+            g_reversed = lmu_response.projected_impulse_response(
                 ops.flip(h, axis=0), kernel, self.memory_d
             )
-            return lmu_memory.projected_causal_conv_convolution(u, g_reversed)
-        g = lmu_memory.projected_impulse_response(h, kernel, self.memory_d)
+            return lmu_conv_direct.projected_causal_conv_convolution(u, g_reversed)
+        g = lmu_response.projected_impulse_response(h, kernel, self.memory_d)
         if form == "fft":
-            return lmu_memory.projected_causal_conv_fft(u, g)
-        return lmu_memory.projected_causal_conv_direct(u, g)
+            return lmu_conv_fft.projected_causal_conv_fft(u, g)
+        return lmu_conv_direct.projected_causal_conv_direct(u, g)
 
     def _projected_chunked(self, u, kernel):
         """``memory(u) @ kernel`` in the chunked form: folded into the chunk
-        operator (:func:`lmu_memory.projected_causal_conv_chunked`) where that is
+        operator (:func:`lmu_conv_chunked.projected_causal_conv_chunked`) where that is
         fewer multiply-adds, else the memories times ``kernel``.
 
         Per call, with ``R = C + order`` rows of the operator and ``B * D * T``
@@ -252,8 +260,8 @@ class LMUParallel(LMUBase):
         written = steps * (rows * self.order + self.order * units)
         kernel = ops.cast(kernel, dtype)
         if folded < written:
-            return lmu_memory.projected_causal_conv_chunked(u, *operators, kernel)
-        m = lmu_memory.causal_conv_chunked(u, *operators)
+            return lmu_conv_chunked.projected_causal_conv_chunked(u, *operators, kernel)
+        m = lmu_conv_chunked.causal_conv_chunked(u, *operators)
         return backend_utils.matmul(
             ops.reshape(m, (-1, length, self.memory_size)), kernel
         )
@@ -303,7 +311,7 @@ class LMUParallel(LMUBase):
                 else ops.shape(inputs)[1]
             )
             h = self.impulse_response(length, self.compute_dtype)
-            m = ops.reshape(lmu_memory.last_memory(u, h), (-1, self.memory_size))
+            m = ops.reshape(lmu_conv_direct.last_memory(u, h), (-1, self.memory_size))
             x_last = inputs[:, -1]
             if self.hidden_cell is None:
                 return m
