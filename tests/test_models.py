@@ -229,6 +229,32 @@ def test_fit_lowers_loss(spiking):
     assert losses[-1] < 0.8 * losses[0], losses
 
 
+def _assert_fine_membranes_change_the_step(stream, x, states) -> None:
+    """Membranes off the bfloat16 grid give other outputs than the same membranes
+    rounded to it, through the step graph and through ``step``."""
+    rng = np.random.default_rng(1)
+    fine = [
+        rng.normal(size=st.shape).astype("float32") * 0.3
+        if spec.name.endswith("/membrane")
+        else keras.ops.convert_to_numpy(keras.ops.cast(st, "float32"))
+        for spec, st in zip(stream.state_specs, states, strict=True)
+    ]
+    coarse = [
+        keras.ops.convert_to_numpy(
+            keras.ops.cast(keras.ops.cast(st, "bfloat16"), "float32")
+        )
+        for st in fine
+    ]
+    for run in (stream.step_model, lambda a: stream.step(a[0], a[1:])[1]):
+        out_fine, out_coarse = (run([x[:, 1], *st]) for st in (fine, coarse))
+        assert any(
+            not np.array_equal(
+                keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
+            )
+            for a, b in zip(out_fine[-3:], out_coarse[-3:], strict=True)
+        )
+
+
 @pytest.mark.parametrize("spiking", [False, True])
 def test_dtype_policy_reaches_every_layer(tmp_path, spiking):
     """``dtype="mixed_bfloat16"`` makes every layer compute in bfloat16 with float32
@@ -260,27 +286,7 @@ def test_dtype_policy_reaches_every_layer(tmp_path, spiking):
         assert keras.backend.standardize_dtype(graph_state.dtype) == expected
         assert keras.backend.standardize_dtype(state.dtype) == expected
     if spiking:  # Membranes off the bfloat16 grid change the next membranes.
-        rng = np.random.default_rng(1)
-        fine = [
-            rng.normal(size=st.shape).astype("float32") * 0.3
-            if spec.name.endswith("/membrane")
-            else keras.ops.convert_to_numpy(keras.ops.cast(st, "float32"))
-            for spec, st in zip(stream.state_specs, outputs[1:], strict=True)
-        ]
-        coarse = [
-            keras.ops.convert_to_numpy(
-                keras.ops.cast(keras.ops.cast(st, "bfloat16"), "float32")
-            )
-            for st in fine
-        ]
-        for run in (stream.step_model, lambda a: stream.step(a[0], a[1:])[1]):
-            out_fine, out_coarse = (run([x[:, 1], *st]) for st in (fine, coarse))
-            assert any(
-                not np.array_equal(
-                    keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
-                )
-                for a, b in zip(out_fine[-3:], out_coarse[-3:], strict=True)
-            )
+        _assert_fine_membranes_change_the_step(stream, x, outputs[1:])
     path = str(tmp_path / "mixed.keras")
     mixed.save(path)
     loaded = keras.models.load_model(path)

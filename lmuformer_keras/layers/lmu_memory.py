@@ -40,12 +40,14 @@ AUTO_DIRECT_MAX_LENGTH = {"tensorflow": 512, "jax": 896, "torch": 640}
 # order 256, memory_d 1); see docs/benchmarks.md.
 # The direct form costs about T multiply-adds per step and memory, the chunked one
 # C + order, the FFT form O(log T), but FFT ran slower than the faster of the other
-# two at every length measured on these CPUs (32-4096).
+# two at every length measured on these CPUs (32-4096). Two quiet-machine runs
+# (2026-12-07) had direct ahead up to T = 128 and chunked ahead or level at 256 on
+# every backend, so direct is used up to 192 everywhere.
 AUTO_MEMORY_FORMS = {
-    "tensorflow": ((256, "direct"), (None, "chunked")),
+    "tensorflow": ((192, "direct"), (None, "chunked")),
     "jax": ((192, "direct"), (None, "chunked")),
-    "torch": ((256, "direct"), (None, "chunked")),
-    "default": ((256, "direct"), (None, "chunked")),
+    "torch": ((192, "direct"), (None, "chunked")),
+    "default": ((192, "direct"), (None, "chunked")),
 }
 
 # Target chunk length of conv_mode="chunked" per backend (chunk_length_for spreads
