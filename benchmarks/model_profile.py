@@ -163,7 +163,8 @@ def _classify(instrs: dict, computations: dict, name: str) -> tuple[str, float]:
 
 
 def profile_jax(fn, calls: int, dump_dir: str, module_key: str) -> dict:
-    """Profiles ``calls`` calls of ``fn`` under JAX; per-class time, FLOPs, bytes."""
+    """Profiles ``calls`` calls of ``fn`` under JAX: per-class thread time and FLOPs
+    (no byte counts: the report gives JAX no GB/s, see the module docstring)."""
     import jax
 
     with tempfile.TemporaryDirectory() as trace_dir:
