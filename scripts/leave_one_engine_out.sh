@@ -7,7 +7,12 @@
 #   3. choose its detection smoothing on validation voices of a trained-on engine
 #      (tune_smoothing --write);
 #   4. judge the int8 model on E's voices: isolated keywords, keywords in phrases,
-#      non-keyword sentences, noise, confusion matrix (evaluate --engine E);
+#      non-keyword sentences, noise, confusion matrix (evaluate --engine E), with
+#      95 % intervals;
+#   5. separability: the smoothing chosen on E's own voices (other renderings, seed
+#      SEED + 1; tune_smoothing without --write, 0.2 false detections per minute
+#      allowed): the best the model could do on E if its threshold were set for E.
+#      A diagnostic, not a deployable figure (it looks at the held-out engine);
 # then print the Markdown table of every report.
 #
 # Usage: scripts/leave_one_engine_out.sh [OUT_DIR]      (default: runs/loeo)
@@ -21,7 +26,8 @@
 # negatives the streams model still fires on, --hard_negatives_from; the clip-mean
 # baseline on the same utterances), PRESET (default lmuformer_tiny_kws), EPOCHS (default 60),
 # SEED (default 0), TRAIN_FLAGS (more lmuformer-train flags, e.g. "--freq_shift=2
-# --equalizer=0.2"; default none), SPEECH_MINUTES (non-keyword speech, default 5), NOISE_MINUTES
+# --equalizer=0.2"; default none), KEYWORDS (at least this many keywords in each
+# keyword stream, default 250), SPEECH_MINUTES (non-keyword speech, default 20), NOISE_MINUTES
 # (default 60), KERAS_BACKEND (default jax).
 set -euo pipefail
 
@@ -36,7 +42,8 @@ PRESET="${PRESET:-lmuformer_tiny_kws}"
 EPOCHS="${EPOCHS:-60}"
 SEED="${SEED:-0}"
 read -r -a TRAIN_EXTRA <<< "${TRAIN_FLAGS:-}"
-SPEECH_MINUTES="${SPEECH_MINUTES:-5}"
+KEYWORDS="${KEYWORDS:-250}"
+SPEECH_MINUTES="${SPEECH_MINUTES:-20}"
 NOISE_MINUTES="${NOISE_MINUTES:-60}"
 export KERAS_BACKEND="${KERAS_BACKEND:-jax}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
@@ -94,12 +101,18 @@ for engine in ${HELD_OUT}; do
       --engine "${tune_engine}" --write --out "${run}/smoothing_grid.json"
     python -m lmuformer_apps.kws_stream.evaluate --model_dir "${run}/export" \
       --engine "${engine}" --seed "${SEED}" --speech_minutes "${SPEECH_MINUTES}" \
-      --minutes "${NOISE_MINUTES}" --out "${run}/held_out_${engine}.json"
+      --minutes "${NOISE_MINUTES}" --keywords "${KEYWORDS}" \
+      --out "${run}/held_out_${engine}.json"
     # the same model at the apps' default smoothing (700 ms, 0.95), for comparison
     python -m lmuformer_apps.kws_stream.evaluate --model_dir "${run}/export" \
       --engine "${engine}" --seed "${SEED}" --speech_minutes "${SPEECH_MINUTES}" \
-      --minutes "${NOISE_MINUTES}" --average_window_ms 700 --threshold 0.95 \
+      --minutes "${NOISE_MINUTES}" --keywords "${KEYWORDS}" \
+      --average_window_ms 700 --threshold 0.95 \
       --out "${run}/held_out_${engine}_default_smoothing.json" > /dev/null
+    # separability: the smoothing the model would need on E itself (not written)
+    python -m lmuformer_apps.kws_stream.tune_smoothing --model_dir "${run}/export" \
+      --engine "${engine}" --seed "$(( SEED + 1 ))" --max_false_per_minute 0.2 \
+      --speech_minutes 10 --out "${run}/separability_${engine}.json"
     reports+=("${run}/held_out_${engine}.json")
   done
 done
@@ -107,9 +120,14 @@ done
 echo "== leave-one-engine-out table (int8 models; each row: trained without that engine)"
 python - "${reports[@]}" <<'EOF'
 import json
+import os
 import sys
 
-from lmuformer_apps.kws_stream.held_out import leave_one_out_table
+from lmuformer_apps.kws_stream.held_out import (
+    SEPARABILITY_BUDGETS,
+    best_recall_within,
+    leave_one_out_table,
+)
 
 reports, models = [], []
 for path in sys.argv[1:]:
@@ -118,5 +136,23 @@ for path in sys.argv[1:]:
     # OUT_DIR/<mode>_without_<engine>/held_out_<engine>.json
     models.append(path.replace("\\", "/").split("/")[-2].split("_without_")[0])
 print(leave_one_out_table(reports, models))
+print()
+print("separability (smoothing chosen on the held-out engine itself; the best mean")
+print("keyword recall within each budget of false detections per minute of its")
+print("non-keyword speech; a diagnostic, not a deployable figure):")
+budgets = SEPARABILITY_BUDGETS
+print("| held-out engine | model | " + " | ".join(f"<= {b:g} / min" for b in budgets)
+      + " |")
+print("|---|---|" + "---|" * len(budgets))
+for path, model in zip(sys.argv[1:], models):
+    folder, name = os.path.split(path)
+    engine = name[len("held_out_"):-len(".json")]
+    grid = os.path.join(folder, f"separability_{engine}.json")
+    if not os.path.isfile(grid):
+        continue
+    with open(grid, encoding="utf-8") as fh:
+        best = best_recall_within(json.load(fh)["grid"], budgets)
+    cells = ["none" if r is None else f"{r:.0%}" for r in best]
+    print(f"| {engine} | {model} | " + " | ".join(cells) + " |")
 EOF
 echo "leave-one-engine-out finished in $(( $(date +%s) - START )) s; reports in ${OUT_DIR}"

@@ -299,20 +299,24 @@ def test_engine_evaluation_cli(tmp_path, capsys):
     out = tmp_path / "flite.json"
     code = ev.main(
         ["--model_dir", MODEL_DIR, "--engine", "flite", "--minutes", "0.2",
-         "--speech_minutes", "0.3", "--seed", str(SEED), "--out", str(out)]
+         "--speech_minutes", "0.3", "--seed", str(SEED), "--keywords", "51",
+         "--out", str(out)]
     )  # fmt: skip
     assert code == 0
     text = capsys.readouterr().out
     assert "engine flite (5 voices)" in text and "confusion" in text
     report = json.loads(out.read_text())
     assert report["voices"] == ["kal", "kal16", "awb", "rms", "slt"]
-    assert report["isolated"]["keywords"] == report["phrases"]["keywords"] == 50
+    # --keywords 51: 10 keywords x 5 voices, repeated twice
+    assert report["isolated"]["keywords"] == report["phrases"]["keywords"] == 100
     spoken = sum(sum(row.values()) for row in report["confusion"].values())
-    assert spoken == 100  # every keyword of both streams, detected or missed
+    assert spoken == 200  # every keyword of both streams, detected or missed
     misses = sum(row.get("miss", 0) for row in report["confusion"].values())
     hits = sum(row.get(w, 0) for w, row in report["confusion"].items())
     assert hits <= report["isolated"]["hits"] + report["phrases"]["hits"]
-    assert misses >= report["isolated"]["misses"] + report["phrases"]["misses"] - 100
+    assert misses >= report["isolated"]["misses"] + report["phrases"]["misses"] - 200
+    low, high = report["summary"]["isolated_recall_ci95"]
+    assert 0.0 <= low <= report["isolated"]["recall"] <= high <= 1.0 and low < high
     s = report["summary"]
     assert s["speech_minutes"] >= 0.3 and s["noise_hours"] == pytest.approx(0.2 / 60)
     assert set(s["meets"]) == set(held_out.GOALS)
@@ -326,6 +330,15 @@ def test_engine_evaluation_cli(tmp_path, capsys):
         held_out.leave_one_out_table([report], ["a", "b"])
     assert ev.main(["--model_dir", MODEL_DIR, "--engine", "nope"]) == 1
     assert "unknown text-to-speech engine 'nope'" in capsys.readouterr().err
+    for argv, message in (
+        (["--keywords", "0", "--engine", "flite"], "--keywords must be >= 1, got"),
+        (["--keywords", "100"], "--keywords=100 needs --engine"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            ev.main(["--model_dir", MODEL_DIR, *argv])
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(ValueError, match="min_keywords must be an integer >= 1"):
+        held_out.evaluate_engine(MODEL_DIR, "flite", min_keywords=0)
 
 
 _DROP = object()  # _model_copy: a copy without a smoothing record

@@ -360,9 +360,10 @@ def test_cli_distills_from_a_teacher(smoke, tmp_path, capsys):
     teacher = os.path.join(out, "model.keras")
     args = _kws_args(data_dir, student, "--epochs=1", f"--teacher={teacher}")
     flags = ["--spiking", "--distill_weight=0.7", "--mixup_prob=0.5"]
-    assert cli.main(args + flags) == 0
+    assert cli.main(args + flags + ["--reversed_unknown=0.5"]) == 0
     with open(os.path.join(student, "metrics.json")) as fh:
         metrics = json.load(fh)
+    assert metrics["config"]["recipe"]["reversed_unknown"] == 0.5
     distill = metrics["config"]["distill"]
     assert distill["weight"] == 0.7 and distill["temperature"] == 2.0
     assert metrics["config"]["recipe"]["mixup_prob"] == 0.5
@@ -382,6 +383,10 @@ def test_cli_distills_from_a_teacher(smoke, tmp_path, capsys):
     assert "--distill_weight must be in [0, 1]" in capsys.readouterr().err
     assert cli.main(_kws_args(data_dir, student, "--mixup_prob=1.5")) == 2
     assert "--mixup_prob must be in [0, 1], got --mixup_prob=1.5" in (
+        capsys.readouterr().err
+    )
+    assert cli.main(_kws_args(data_dir, student, "--reversed_unknown=-0.1")) == 2
+    assert "--reversed_unknown must be in [0, 1], got --reversed_unknown=-0.1" in (
         capsys.readouterr().err
     )
 
@@ -447,3 +452,31 @@ def test_extra_augmentations():
     assert np.all(np.abs(z) <= 0.4 + 1e-6)
     np.testing.assert_array_equal(z[:, 0], z[:, 2])  # the same curve every frame
     assert not np.allclose(z[0, 0], z[1, 0])
+
+
+def test_reversed_keywords_become_unknown():
+    from lmuformer_keras.training.pipeline import reversal_arguments, reverse_to_unknown
+
+    labels = ["_silence_", "_unknown_", "yes", "no"]
+    args = reversal_arguments(labels, 0.5)
+    assert args == {"reversed_unknown": 0.5, "keyword_classes": [2, 3],
+                    "unknown_index": 1}  # fmt: skip
+    assert reversal_arguments(labels, 0.0) == {}
+    with pytest.raises(ValueError, match=r"--reversed_unknown=0.5 needs an _unknown_"):
+        reversal_arguments(["a", "b"], 0.5)
+    x = np.arange(64 * 3 * 2, dtype=np.float32).reshape(64, 3, 2)
+    y = np.eye(4, dtype=np.float32)[np.arange(64) % 4]
+    out_x, out_y = reverse_to_unknown(x, y, 1.0, [2, 3], 1, np.random.default_rng(0))
+    keyword = np.isin(np.arange(64) % 4, [2, 3])
+    np.testing.assert_array_equal(out_x[keyword], x[keyword, ::-1])
+    np.testing.assert_array_equal(out_y[keyword].argmax(-1), 1)
+    np.testing.assert_array_equal(out_x[~keyword], x[~keyword])  # others untouched
+    np.testing.assert_array_equal(out_y[~keyword], y[~keyword])
+    half_x, _ = reverse_to_unknown(x, y, 0.5, [2, 3], 1, np.random.default_rng(0))
+    flipped = (half_x != x).any(axis=(1, 2))
+    assert 0 < flipped.sum() < keyword.sum() and not flipped[~keyword].any()
+    batches = TrainBatches(x, np.arange(64) % 4, 4, 16, seed=0,
+                           augmenter=None, **args)  # fmt: skip
+    assert batches.reversed_unknown == 0.5
+    with pytest.raises(ValueError, match="needs an _unknown_ class"):
+        TrainBatches(x, np.arange(64) % 4, 4, 16, seed=0, reversed_unknown=0.5)

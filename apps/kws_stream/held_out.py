@@ -36,6 +36,7 @@ import numpy as np
 
 from . import evaluate as ev
 from . import scoring, synthetic_streams
+from .confidence import poisson_rate_interval, wilson_interval
 
 PHRASE_START_SLACK_S = 0.15
 GOALS = {"recall": 0.95, "speech_false_per_minute": 0.2, "noise_false_per_hour": 0.0}
@@ -168,14 +169,28 @@ def evaluate_engine(
     speech_minutes: float = 5.0,
     noise_minutes: float = 60.0,
     tolerance_s: float = ev.DEFAULT_TOLERANCE_S,
+    min_keywords: int = MIN_KEYWORDS,
     **smoothing: Any,
 ) -> dict[str, Any]:
-    """All four streams of ``engine`` through the model; a JSON-ready report."""
+    """All four streams of ``engine`` through the model; a JSON-ready report.
+
+    Each keyword stream speaks every keyword in every voice, repeated (each time a
+    fresh rendering) until it holds at least ``min_keywords`` keywords.
+    """
     from .runner import KWSStream
 
+    if (
+        isinstance(min_keywords, bool)
+        or not isinstance(min_keywords, int)
+        or (min_keywords < 1)
+    ):
+        raise ValueError(
+            "evaluate_engine: min_keywords must be an integer >= 1, got "
+            f"{min_keywords!r}"
+        )
     stream = KWSStream.from_dir(model_dir, history_frames=0, **smoothing)
     voices = list(voices) if voices else engine_voices(engine)
-    repeats = max(1, math.ceil(MIN_KEYWORDS / (len(ev.KEYWORDS) * len(voices))))
+    repeats = max(1, math.ceil(min_keywords / (len(ev.KEYWORDS) * len(voices))))
     t0 = time.perf_counter()
     iso, iso_events = ev.keyword_stream(
         ev.KEYWORDS, voices, seed, repeats=repeats, engine=engine
@@ -236,6 +251,7 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
         "speech_minutes": report["sentences"]["minutes"],
         "noise_false_per_hour": report["noise"]["false_per_minute"] * 60.0,
         "noise_hours": report["noise"]["minutes"] / 60.0,
+        **intervals(report),
     }
     out["meets"] = {
         "recall": min(out["isolated_recall"], out["phrase_recall"]) >= GOALS["recall"],
@@ -247,16 +263,42 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def intervals(report: dict[str, Any]) -> dict[str, list[float]]:
+    """95 % intervals of the summary's figures, from the report's counts.
+
+    Recall: Wilson score intervals of hits / keywords; false detections: exact
+    Poisson intervals per minute of non-keyword speech and per hour of noise
+    (:mod:`.confidence`).
+    """
+    out = {}
+    for name in ("isolated", "phrases"):
+        r = report[name]
+        key = "isolated_recall" if name == "isolated" else "phrase_recall"
+        out[f"{key}_ci95"] = list(wilson_interval(r["hits"], r["keywords"]))
+    for name, key, per in (
+        ("sentences", "speech_false_per_minute", 1.0),
+        ("noise", "noise_false_per_hour", 60.0),
+    ):
+        r = report[name]
+        out[f"{key}_ci95"] = list(
+            poisson_rate_interval(r["false_detections"], r["minutes"] / per)
+        )
+    return out
+
+
 def format_report(report: dict[str, Any]) -> str:
     """Human-readable lines: the summary and the confusion matrix."""
-    s = report["summary"]
+    s, ci = report["summary"], intervals(report)
+    iso, phr = ci["isolated_recall_ci95"], ci["phrase_recall_ci95"]
+    speech = ci["speech_false_per_minute_ci95"]
     lines = [
         f"engine {report['engine']} ({len(report['voices'])} voices): isolated "
         f"keywords {report['isolated']['hits']}/{report['isolated']['keywords']} "
-        f"({s['isolated_recall']:.1%}), in phrases {report['phrases']['hits']}/"
-        f"{report['phrases']['keywords']} ({s['phrase_recall']:.1%}); false "
-        f"detections: {s['speech_false_per_minute']:.2f}/min in "
-        f"{s['speech_minutes']:.1f} min of non-keyword sentences, "
+        f"({s['isolated_recall']:.1%}, 95% interval {iso[0]:.1%}-{iso[1]:.1%}), in "
+        f"phrases {report['phrases']['hits']}/{report['phrases']['keywords']} "
+        f"({s['phrase_recall']:.1%}, {phr[0]:.1%}-{phr[1]:.1%}); false "
+        f"detections: {s['speech_false_per_minute']:.2f}/min ({speech[0]:.2f}-"
+        f"{speech[1]:.2f}) in {s['speech_minutes']:.1f} min of non-keyword sentences, "
         f"{s['noise_false_per_hour']:.1f}/h in {s['noise_hours']:.2f} h of noise, "
         f"{s['keyword_stream_false_per_minute']:.2f}/min in the keyword streams",
         "confusion (spoken -> first detection in its window):",
@@ -266,6 +308,25 @@ def format_report(report: dict[str, Any]) -> str:
     for spoken, row in report["confusion"].items():
         lines.append(f"  {spoken:>6}" + "".join(f"{row.get(c, 0):>6}" for c in cols))
     return "\n".join(lines)
+
+
+SEPARABILITY_BUDGETS: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+def best_recall_within(
+    grid: Sequence[dict[str, Any]], budgets: Sequence[float] = SEPARABILITY_BUDGETS
+) -> list[float | None]:
+    """Per budget, the best ``recall`` of a ``tune_smoothing`` grid within it.
+
+    ``grid`` is the ``grid`` of ``tune_smoothing --out``: one entry per smoothing
+    setting with its ``recall`` and ``speech_false_per_minute``; ``None`` where no
+    setting has at most that many false detections per minute.
+    """
+    out: list[float | None] = []
+    for budget in budgets:
+        within = [g["recall"] for g in grid if g["speech_false_per_minute"] <= budget]
+        out.append(max(within) if within else None)
+    return out
 
 
 def leave_one_out_table(
@@ -291,13 +352,16 @@ def leave_one_out_table(
     )
     rows = [head]
     for i, r in enumerate(reports):
-        s = r["summary"]
+        s, ci = r["summary"], intervals(r)
         met = [k for k, ok in s["meets"].items() if ok]
         model = f" {models[i]} |" if models is not None else ""
+        iso, phr = ci["isolated_recall_ci95"], ci["phrase_recall_ci95"]
+        speech = ci["speech_false_per_minute_ci95"]
         rows.append(
             f"| {r['engine']} |{model} {len(r['voices'])} | "
-            f"{s['isolated_recall']:.1%} | "
-            f"{s['phrase_recall']:.1%} | {s['speech_false_per_minute']:.2f} | "
+            f"{s['isolated_recall']:.1%} ({iso[0]:.0%}-{iso[1]:.0%}) | "
+            f"{s['phrase_recall']:.1%} ({phr[0]:.0%}-{phr[1]:.0%}) | "
+            f"{s['speech_false_per_minute']:.2f} ({speech[0]:.2f}-{speech[1]:.2f}) | "
             f"{s['noise_false_per_hour']:.1f} | {len(met)}/3 |"
         )
     return "\n".join(rows)

@@ -206,6 +206,14 @@ flags.DEFINE_float(
     "features, >= 0: other microphones and channels (default: the recipe's, 0 = off).",
     flag_values=FLAGS,
 )
+flags.DEFINE_float(
+    "reversed_unknown",
+    None,
+    "Probability, in [0, 1], that a training keyword clip is played backwards and "
+    "labelled _unknown_ (the same sounds in the wrong order; default: the recipe's, "
+    "0 = off).",
+    flag_values=FLAGS,
+)
 flags.DEFINE_integer("seed", 0, "Seed (init, order, augmentation).", flag_values=FLAGS)
 flags.DEFINE_string(
     "out", None, "Output folder (default runs/<dataset>-<preset>).", flag_values=FLAGS

@@ -8,12 +8,14 @@ the uninterrupted run would have seen, whatever order Keras asks for them in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 import numpy as np
 
 from lmuformer_keras.data import FeatureAugmenter, one_hot
+from lmuformer_keras.data.speech_commands_layout import UNKNOWN_LABEL
 
 
 def check_distillation(weight: float, temperature: float, prefix: str = "") -> None:
@@ -69,6 +71,58 @@ def frequency_shift(
     return out
 
 
+def reverse_to_unknown(
+    x: np.ndarray,
+    y: np.ndarray,
+    prob: float,
+    keyword_classes: np.ndarray,
+    unknown_index: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Turns keyword clips, each with probability ``prob``, into reversed negatives.
+
+    A chosen clip (its label's argmax is one of ``keyword_classes``) is played
+    backwards, ``x[b] = x[b, ::-1]`` along frames, and labelled ``unknown_index``:
+    the same spectra as the keyword in the wrong order, so the model must hear the
+    order of the sounds, not only which sounds occur (a voice it never heard makes
+    the right sounds in ways it has not learned; their order is what stays).
+    """
+    out_x = np.array(x, dtype=np.float32)
+    out_y = np.array(y, dtype=np.float32)
+    if prob <= 0:
+        return out_x, out_y
+    is_keyword = np.isin(out_y.argmax(axis=-1), keyword_classes)
+    chosen = np.flatnonzero(is_keyword & (rng.random(len(out_x)) < prob))
+    out_x[chosen] = out_x[chosen, ::-1]
+    out_y[chosen] = 0.0
+    out_y[chosen, unknown_index] = 1.0
+    return out_x, out_y
+
+
+def reversal_arguments(labels: Sequence[str], prob: float) -> dict[str, Any]:
+    """:class:`TrainBatches`' ``reversed_unknown`` arguments for a label list.
+
+    Keyword classes are the labels without a leading ``_``.
+
+    Raises:
+        ValueError: ``prob > 0`` and no ``_unknown_`` label (names the flag).
+    """
+    if not prob:
+        return {}
+    labels = list(labels)
+    if UNKNOWN_LABEL not in labels:
+        raise ValueError(
+            f"--reversed_unknown={prob} needs an {UNKNOWN_LABEL} class; the "
+            f"dataset's labels are {labels}"
+        )
+    keywords = [i for i, label in enumerate(labels) if not label.startswith("_")]
+    return {
+        "reversed_unknown": float(prob),
+        "keyword_classes": keywords,
+        "unknown_index": labels.index(UNKNOWN_LABEL),
+    }
+
+
 def random_equalizer(
     x: np.ndarray, scale: float, rng: np.random.Generator, order: int = 3
 ) -> np.ndarray:
@@ -112,6 +166,11 @@ class TrainBatches(keras.utils.PyDataset):
             augmenter (0: none; only with an augmenter).
         equalizer: :func:`random_equalizer` scale, applied last (0: none; only
             with an augmenter).
+        reversed_unknown: probability that a keyword clip becomes a reversed
+            ``_unknown_`` clip (:func:`reverse_to_unknown`, after the augmenter;
+            0: none; only with an augmenter).
+        keyword_classes: the keyword class ids (with ``reversed_unknown``).
+        unknown_index: the ``_unknown_`` class id (with ``reversed_unknown``).
         teacher: ``(B, T, F) -> (B, classes)`` clip logits of a trained teacher on
             the (augmented) batch; its posteriors are mixed into the labels with
             :func:`distill_targets` (``None``: no distillation).
@@ -130,6 +189,9 @@ class TrainBatches(keras.utils.PyDataset):
         epoch: int = 0,
         freq_shift: int = 0,
         equalizer: float = 0.0,
+        reversed_unknown: float = 0.0,
+        keyword_classes: Sequence[int] = (),
+        unknown_index: int | None = None,
         teacher: Callable[[np.ndarray], np.ndarray] | None = None,
         distill_weight: float = 0.5,
         distill_temperature: float = 2.0,
@@ -149,6 +211,14 @@ class TrainBatches(keras.utils.PyDataset):
         self.augmenter = augmenter
         self.freq_shift = int(freq_shift)
         self.equalizer = float(equalizer)
+        if reversed_unknown and (unknown_index is None or not len(keyword_classes)):
+            raise ValueError(
+                f"TrainBatches: reversed_unknown={reversed_unknown} needs an "
+                "_unknown_ class and keyword classes"
+            )
+        self.reversed_unknown = float(reversed_unknown)
+        self.keyword_classes = np.asarray(keyword_classes, dtype=np.int64)
+        self.unknown_index = unknown_index
         self.teacher = teacher
         self.distill_weight = float(distill_weight)
         self.distill_temperature = float(distill_temperature)
@@ -180,6 +250,11 @@ class TrainBatches(keras.utils.PyDataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         self.augmenter.rng = rng
         x, y = self.augmenter(x, y, training=True)
+        if self.reversed_unknown:
+            x, y = reverse_to_unknown(
+                x, y, self.reversed_unknown, self.keyword_classes,
+                int(self.unknown_index), rng,
+            )  # fmt: skip
         if self.freq_shift:
             x = frequency_shift(x, self.freq_shift, rng)
         if self.equalizer:

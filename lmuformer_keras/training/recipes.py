@@ -49,6 +49,9 @@ class Recipe:
             see :func:`lmuformer_keras.training.pipeline.frequency_shift`).
         equalizer: scale of a random smooth level / tilt curve added along the
             features (0: off; :func:`..pipeline.random_equalizer`).
+        reversed_unknown: probability that a training keyword clip is played
+            backwards and labelled ``_unknown_`` (0: off;
+            :func:`..pipeline.reverse_to_unknown`).
     """
 
     name: str
@@ -72,6 +75,7 @@ class Recipe:
     time_shift: int | None = None
     freq_shift: int = 0
     equalizer: float = 0.0
+    reversed_unknown: float = 0.0
 
     def lr_factor(self, epoch: int, epochs: int) -> float:
         """Learning-rate multiplier of (0-based) ``epoch`` in a run of ``epochs``."""

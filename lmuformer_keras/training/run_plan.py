@@ -118,16 +118,18 @@ def check_numbers(f: dict[str, Any]) -> None:
 
 
 def _recipe_from_flags(f: dict[str, Any]) -> Recipe:
-    """``--recipe`` with ``--mixup_prob``, ``--freq_shift`` and ``--equalizer``."""
+    """``--recipe`` with ``--mixup_prob``, ``--freq_shift``, ``--equalizer`` and
+    ``--reversed_unknown``."""
     from lmuformer_keras.training.recipes import get_recipe
 
     recipe = get_recipe(f["recipe"])
-    if f["mixup_prob"] is not None:
-        if not 0.0 <= f["mixup_prob"] <= 1.0:
-            raise UsageError(
-                f"--mixup_prob must be in [0, 1], got --mixup_prob={f['mixup_prob']}"
-            )
-        recipe = dataclasses.replace(recipe, mixup_prob=float(f["mixup_prob"]))
+    for name in ("mixup_prob", "reversed_unknown"):
+        value = f.get(name)
+        if value is None:
+            continue
+        if not 0.0 <= value <= 1.0:
+            raise UsageError(f"--{name} must be in [0, 1], got --{name}={value}")
+        recipe = dataclasses.replace(recipe, **{name: float(value)})
     for name, cast in (("freq_shift", int), ("equalizer", float)):
         value = f.get(name)
         if value is None:

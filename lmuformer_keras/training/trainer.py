@@ -31,7 +31,11 @@ from lmuformer_keras.training.checkpoint import (
     save_resume_weights,
 )
 from lmuformer_keras.training.datasets import model_arguments
-from lmuformer_keras.training.pipeline import EpochSync, TrainBatches
+from lmuformer_keras.training.pipeline import (
+    EpochSync,
+    TrainBatches,
+    reversal_arguments,
+)
 from lmuformer_keras.training.recipes import Recipe
 
 logger = logging.getLogger(__name__)
@@ -307,6 +311,7 @@ def _train_result(
             augmenter.get_config(),
             freq_shift=recipe.freq_shift,
             equalizer=recipe.equalizer,
+            reversed_unknown=recipe.reversed_unknown,
         ),
         "seconds": round(time.time() - start, 2),
     }
@@ -370,6 +375,7 @@ def train(
         epoch=initial_epoch,
         freq_shift=recipe.freq_shift,
         equalizer=recipe.equalizer,
+        **reversal_arguments(ds.labels, recipe.reversed_unknown),
         teacher=None if teacher is None else teacher_logits(teacher),
         distill_weight=distill_weight,
         distill_temperature=distill_temperature,
