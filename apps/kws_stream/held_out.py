@@ -161,6 +161,22 @@ def confusion(
     return dict(sorted(table.items()))
 
 
+def keyword_repeats(min_keywords: int, voices: Sequence[str]) -> int:
+    """How often a keyword stream speaks every keyword in every voice to hold at
+    least ``min_keywords`` keywords (at least once).
+
+    Raises:
+        ValueError: ``min_keywords`` is not an integer >= 1.
+    """
+    if (
+        isinstance(min_keywords, bool)
+        or not isinstance(min_keywords, int)
+        or (min_keywords < 1)
+    ):
+        raise ValueError(f"min_keywords must be an integer >= 1, got {min_keywords!r}")
+    return max(1, math.ceil(min_keywords / (len(ev.KEYWORDS) * len(voices))))
+
+
 def evaluate_engine(
     model_dir: str | os.PathLike,
     engine: str,
@@ -179,18 +195,9 @@ def evaluate_engine(
     """
     from .runner import KWSStream
 
-    if (
-        isinstance(min_keywords, bool)
-        or not isinstance(min_keywords, int)
-        or (min_keywords < 1)
-    ):
-        raise ValueError(
-            "evaluate_engine: min_keywords must be an integer >= 1, got "
-            f"{min_keywords!r}"
-        )
-    stream = KWSStream.from_dir(model_dir, history_frames=0, **smoothing)
     voices = list(voices) if voices else engine_voices(engine)
-    repeats = max(1, math.ceil(min_keywords / (len(ev.KEYWORDS) * len(voices))))
+    repeats = keyword_repeats(min_keywords, voices)
+    stream = KWSStream.from_dir(model_dir, history_frames=0, **smoothing)
     t0 = time.perf_counter()
     iso, iso_events = ev.keyword_stream(
         ev.KEYWORDS, voices, seed, repeats=repeats, engine=engine

@@ -78,7 +78,7 @@ def _validation_runs(
         ``{name: (times, posteriors, events, seconds)}`` for ``isolated``,
         ``phrases``, ``sentences`` and ``noise`` (rendered in that order).
     """
-    repeats = max(1, -(-held_out.MIN_KEYWORDS // (len(ev.KEYWORDS) * len(voices))))
+    repeats = held_out.keyword_repeats(held_out.MIN_KEYWORDS, voices)
     iso = ev.keyword_stream(ev.KEYWORDS, voices, seed, repeats=repeats, engine=engine)
     phr = held_out.phrase_stream(engine, voices, seed, repeats)
     sent = (held_out.sentence_stream(engine, voices, speech_minutes, seed), [])

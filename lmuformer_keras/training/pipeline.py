@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from lmuformer_keras.data import FeatureAugmenter, one_hot
-from lmuformer_keras.data.speech_commands_layout import UNKNOWN_LABEL
+from lmuformer_keras.data.speech_commands_layout import SILENCE_LABEL, UNKNOWN_LABEL
 
 
 def check_distillation(weight: float, temperature: float, prefix: str = "") -> None:
@@ -102,7 +102,7 @@ def reverse_to_unknown(
 def reversal_arguments(labels: Sequence[str], prob: float) -> dict[str, Any]:
     """:class:`TrainBatches`' ``reversed_unknown`` arguments for a label list.
 
-    Keyword classes are the labels without a leading ``_``.
+    Keyword classes are the labels other than ``_silence_`` and ``_unknown_``.
 
     Raises:
         ValueError: ``prob > 0`` and no ``_unknown_`` label (names the flag).
@@ -115,7 +115,8 @@ def reversal_arguments(labels: Sequence[str], prob: float) -> dict[str, Any]:
             f"--reversed_unknown={prob} needs an {UNKNOWN_LABEL} class; the "
             f"dataset's labels are {labels}"
         )
-    keywords = [i for i, label in enumerate(labels) if not label.startswith("_")]
+    not_keywords = (SILENCE_LABEL, UNKNOWN_LABEL)
+    keywords = [i for i, label in enumerate(labels) if label not in not_keywords]
     return {
         "reversed_unknown": float(prob),
         "keyword_classes": keywords,
