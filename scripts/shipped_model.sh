@@ -61,7 +61,7 @@ python -m lmuformer_apps.kws_stream.tune_smoothing --model_dir "${OUT_DIR}/expor
   --engine espeak --write --out "${OUT_DIR}/smoothing_grid.json"
 
 echo "== 5/6 judge on each engine (trained-on voices except espeak-ng's test voices)"
-for engine in espeak flite festival piper; do
+for engine in espeak flite festival festival_accented piper; do
   python -m lmuformer_apps.kws_stream.evaluate --model_dir "${OUT_DIR}/export" \
     --engine "${engine}" --seed "${SEED}" --speech_minutes 5 --minutes 60 \
     --out "${OUT_DIR}/engine_${engine}.json"

@@ -27,7 +27,12 @@ def corpus(tmp_path_factory):
         train_voices=("en-us+m1", "en+f1"),
         val_voices=("en-us+m3",),
         test_voices=("en-gb-x-rp+f4",),
-        engine_clips_per_word={"flite": 2, "festival": 1, "piper": 2},
+        engine_clips_per_word={
+            "flite": 2,
+            "festival": 1,
+            "festival_accented": 1,
+            "piper": 2,
+        },  # fmt: skip
         negative_words=30,
         negative_sentences=6,
         noise_seconds=2.0,
@@ -38,7 +43,9 @@ def corpus(tmp_path_factory):
 
 def test_every_engine_renders_and_is_recorded(corpus):
     root, m = corpus
-    assert m["params"]["engines"] == ["espeak", "flite", "festival", "piper"]
+    assert m["params"]["engines"] == [
+        "espeak", "flite", "festival", "festival_accented", "piper"
+    ]  # fmt: skip
     assert m["engines_not_installed"] == []
     engines = {v["engine"] for v in m["voices"].values()}
     assert engines == set(m["params"]["engines"])
@@ -47,7 +54,7 @@ def test_every_engine_renders_and_is_recorded(corpus):
     ds = speech_commands(root, classes="all", frontend="micro40", cache_dir=False)
     assert ds.labels == sorted(WORDS)
     assert ds.summary["skipped"]["non_word_folders"] == ["_utterances_"]
-    n = len(WORDS) * (4 * 1 + 5 * 2 + 3 * 1 + 1 * 2)
+    n = len(WORDS) * (4 * 1 + 5 * 2 + 3 * 1 + 9 * 1 + 1 * 2)
     assert len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == n
     # each voice's utterances: its words and its share of the negative speech
     info = m["voices"]["flite:slt"]

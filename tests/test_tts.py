@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lmuformer_keras.data import tts
+from lmuformer_keras.data.speech_commands_layout import COMMAND_WORDS
 
 
 def _speech_seconds(x):
@@ -45,6 +46,33 @@ def test_speakers_shared_across_engines():
     assert tts.get_engine("piper").reproducible is False
 
 
+def test_accented_voices_are_new_speakers():
+    accented = tts.get_engine("festival_accented")
+    voices = accented.voices()  # .ci/run installs the nine
+    assert len(voices) == 9 and "czech_dita" in voices and "upc_ca_ona_hts" in voices
+    assert not set(voices) & set(tts.get_engine("festival").voices())
+    others = {
+        tts.get_engine(e).speaker(v)
+        for e in ("flite", "festival", "piper")
+        for v in tts.get_engine(e).voices()
+    }
+    speakers = {accented.speaker(v) for v in voices}
+    assert len(speakers) == 9 and not speakers & others
+    # the keywords, and only they, in each language's spelling
+    for table in accented.RESPELLINGS.values():
+        assert sorted(table) == sorted(COMMAND_WORDS)
+    assert accented.respell("Go right, don't STOP", "czech_dita") == (
+        "gou rajt, don't stop"
+    )
+    assert accented.respell("upon the rightful goat", "lp_diphone") == (
+        "upon the rightful goat"
+    )
+    # each language's own letter-to-sound rules read the English text: speech of
+    # a word's length, as from the English voices
+    for x in accented.synth([tts.Utterance("stop", v) for v in voices]):
+        assert 0.2 < _speech_seconds(x) < 1.5
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="unknown text-to-speech engine 'nope'"):
         tts.get_engine("nope")
@@ -68,4 +96,6 @@ def test_imports_as_a_sibling_without_keras():
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
-    assert out.strip() == "['espeak', 'flite', 'festival', 'piper'] False"
+    assert out.strip() == (
+        "['espeak', 'flite', 'festival', 'festival_accented', 'piper'] False"
+    )

@@ -6,7 +6,8 @@ different audio depending on what was spoken before in that process. To make
 ``synthetic_kws`` deterministic, every fixed chunk of voices is rendered in a fresh
 process running this file as a script (``python kws_render.py`` with a JSON task on
 stdin, one ``KWS_RESULT {json}`` line per voice on stdout). This file imports only
-NumPy and the standalone siblings ``tts.py``, ``wav.py`` and the ``channel/`` package
+NumPy and the standalone siblings ``tts.py`` (with ``tts_engine.py`` and
+``tts_festival.py``), ``wav.py`` and the ``channel/`` package
 (by path when run as a script; SciPy, the engines' own packages and pyroomacoustics
 are imported when first used), so a worker starts in well under a second.
 """

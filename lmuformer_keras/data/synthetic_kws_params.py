@@ -19,6 +19,7 @@ GENERATOR_VERSION = 2
 #: Clips per word and voice of each engine, as a multiple of
 #: ``clips_per_word_per_voice`` (espeak-ng has 160 voices, the others 1-5).
 ENGINE_CLIP_MULTIPLIER: dict[str, int] = {"espeak": 1, "flite": 6, "festival": 8,
+                                          "festival_accented": 3,
                                           "piper": 24}  # fmt: skip
 #: Fraction of the other engines' utterances that go to validation (by a hash).
 OTHER_ENGINE_VAL_FRACTION = 0.1
