@@ -39,28 +39,18 @@ import tempfile
 import numpy as np
 
 if __package__:
-    from .tts_engine import (
-        SAMPLE_RATE,
-        Engine,
-        EngineUnavailableError,
-        Utterance,
-        read_wav,
-        to_16k,
-    )
-    from .tts_festival import FestivalAccentedEngine, FestivalEngine
+    from . import tts_engine, tts_festival
 else:  # pragma: no cover - run as a script
-    from tts_engine import (  # type: ignore[no-redef]
-        SAMPLE_RATE,
-        Engine,
-        EngineUnavailableError,
-        Utterance,
-        read_wav,
-        to_16k,
-    )
-    from tts_festival import (  # type: ignore[no-redef]
-        FestivalAccentedEngine,
-        FestivalEngine,
-    )
+    import tts_engine  # type: ignore[no-redef]
+    import tts_festival  # type: ignore[no-redef]
+
+SAMPLE_RATE = tts_engine.SAMPLE_RATE
+Engine = tts_engine.Engine
+EngineUnavailableError = tts_engine.EngineUnavailableError
+Utterance = tts_engine.Utterance
+read_wav, to_16k = tts_engine.read_wav, tts_engine.to_16k
+FestivalEngine = tts_festival.FestivalEngine
+FestivalAccentedEngine = tts_festival.FestivalAccentedEngine
 
 __all__ = ["ENGINE_NAMES", "INSTALL", "SAMPLE_RATE", "Engine",
            "EngineUnavailableError", "Utterance", "available_engines",
