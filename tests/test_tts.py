@@ -99,3 +99,23 @@ def test_imports_as_a_sibling_without_keras():
     assert out.strip() == (
         "['espeak', 'flite', 'festival', 'festival_accented', 'piper'] False"
     )
+
+
+def test_engine_output_read_or_failure_named(tmp_path):
+    from lmuformer_keras.data import tts_engine
+    from lmuformer_keras.data.wav import write_wav_int16
+
+    u = tts.Utterance("go left", "kal")
+    log = "x" * 600 + "voice not found"
+    with pytest.raises(
+        RuntimeError,
+        match=r"^festival failed for 'go left' with voice 'kal': x+voice not found$",
+    ) as e:
+        tts_engine.read_output(str(tmp_path / "missing.wav"), "festival", u, log)
+    assert len(str(e.value).split(": ", 1)[1]) == 500  # the log's last 500 characters
+    wav = tmp_path / "out.wav"
+    write_wav_int16(wav, (np.sin(np.arange(8000) / 5.0) * 8000).astype(np.int16), 8000)
+    with pytest.raises(RuntimeError, match="^flite failed for 'go left'"):
+        tts_engine.read_output(str(wav), "flite", u, "", ok=False)  # file, bad exit
+    x = tts_engine.read_output(str(wav), "flite", u, "")
+    assert x.dtype == np.float64 and x.shape == (16000,)  # 8 kHz read, resampled

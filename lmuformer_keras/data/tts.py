@@ -48,7 +48,7 @@ SAMPLE_RATE = tts_engine.SAMPLE_RATE
 Engine = tts_engine.Engine
 EngineUnavailableError = tts_engine.EngineUnavailableError
 Utterance = tts_engine.Utterance
-read_wav, to_16k = tts_engine.read_wav, tts_engine.to_16k
+read_output, to_16k = tts_engine.read_output, tts_engine.to_16k
 FestivalEngine = tts_festival.FestivalEngine
 FestivalAccentedEngine = tts_festival.FestivalAccentedEngine
 
@@ -166,13 +166,7 @@ class FliteEngine(Engine):
                        "--setf", f"int_f0_target_mean={f0:.2f}",
                        "-t", u.text, "-o", wav]  # fmt: skip
                 r = subprocess.run(cmd, capture_output=True, text=True, check=False)
-                if r.returncode != 0 or not os.path.isfile(wav):
-                    raise RuntimeError(
-                        f"flite failed for {u.text!r} with voice {u.voice!r}: "
-                        f"{r.stderr[-500:]}"
-                    )
-                x, rate = read_wav(wav)
-                out.append(to_16k(x, rate))
+                out.append(read_output(wav, "flite", u, r.stderr, ok=r.returncode == 0))
         return out
 
 

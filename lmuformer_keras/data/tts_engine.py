@@ -8,6 +8,7 @@ SciPy only, as a package module or as a sibling of ``kws_render.py`` run as a sc
 from __future__ import annotations
 
 import math
+import os
 import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +75,24 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
     if channels > 1:
         x = x.reshape(-1, channels).mean(axis=1)
     return x, rate
+
+
+def read_output(
+    path: str, program: str, utterance: Utterance, log: str, ok: bool = True
+) -> np.ndarray:
+    """The speech an engine's program wrote to ``path``, at 16 kHz.
+
+    Raises:
+        RuntimeError: the program failed (``ok`` false) or wrote no file; names the
+            program, the utterance's text and voice, and the end of its ``log``.
+    """
+    if not ok or not os.path.isfile(path):
+        raise RuntimeError(
+            f"{program} failed for {utterance.text!r} with voice {utterance.voice!r}: "
+            f"{log[-500:]}"
+        )
+    x, rate = read_wav(path)
+    return to_16k(x, rate)
 
 
 class Engine:

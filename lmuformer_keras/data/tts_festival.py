@@ -26,9 +26,9 @@ from typing import ClassVar
 import numpy as np
 
 if __package__:
-    from .tts_engine import Engine, Utterance, read_wav, to_16k
+    from .tts_engine import Engine, Utterance, read_output
 else:  # pragma: no cover - run as a script
-    from tts_engine import Engine, Utterance, read_wav, to_16k  # type: ignore
+    from tts_engine import Engine, Utterance, read_output  # type: ignore
 
 
 class FestivalEngine(Engine):
@@ -88,17 +88,12 @@ class FestivalEngine(Engine):
             r = subprocess.run(
                 ["festival", "-b", script], capture_output=True, text=True, check=False
             )
-            out = []
-            for i, u in enumerate(utterances):
-                path = os.path.join(tmp, f"{i}.wav")
-                if not os.path.isfile(path):
-                    raise RuntimeError(
-                        f"festival failed for {u.text!r} with voice {u.voice!r}: "
-                        f"{(r.stderr or r.stdout)[-500:]}"
-                    )
-                x, rate = read_wav(path)
-                out.append(to_16k(x, rate))
-        return out
+            return [
+                read_output(
+                    os.path.join(tmp, f"{i}.wav"), "festival", u, r.stderr or r.stdout
+                )
+                for i, u in enumerate(utterances)
+            ]
 
 
 #: The ten keywords as a Romance-language spelling gives their English sounds.
