@@ -17,7 +17,7 @@ def _speech_seconds(x):
 
 @pytest.mark.parametrize("name", tts.ENGINE_NAMES)
 def test_engine_renders_words(name):
-    engine = tts.get_engine(name)  # .ci/run installs all four: never skipped
+    engine = tts.get_engine(name)  # .ci/run installs all five: never skipped
     voice = engine.voices()[0]
     slow, fast, odd = engine.synth(
         [
