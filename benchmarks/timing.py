@@ -115,8 +115,14 @@ def make_fwd_bwd(model, x: np.ndarray) -> Callable[[], None]:
         import jax.numpy as jnp
 
         def loss_fn(tv, ntv, inp):
-            y, _ = model.stateless_call(tv, ntv, inp, training=True)
-            return jnp.sum(jnp.square(y))
+            # The layer's __call__ under a StatelessScope, not stateless_call: that
+            # skips the dtype policy's autocast, and a mixed_bfloat16 layer would
+            # then run in float32.
+            values = zip(model.trainable_variables, tv, strict=True)
+            values = [*values, *zip(model.non_trainable_variables, ntv, strict=True)]
+            with keras.StatelessScope(state_mapping=values):
+                y = model(inp, training=True)
+            return jnp.sum(jnp.square(y.astype(jnp.float32)))
 
         grad = jax.jit(jax.grad(loss_fn, argnums=(0, 2)))
         xj = jnp.asarray(x)
@@ -185,12 +191,15 @@ def interleaved_medians(
 
 
 def preset_variant_times(
-    presets: list[str], repeats: int, variants: dict[str, Callable]
+    presets: list[str],
+    repeats: int,
+    variants: dict[str, Callable],
+    policy: str = "float32",
 ) -> list[dict]:
     """``train_on_batch`` and ``predict_on_batch`` of each paper preset (batch 32,
-    128 x 128, float32) under each variant's context manager (``variants``: name ->
-    a context-manager factory, entered around every call and while tracing), one
-    model per variant, their calls interleaved.
+    128 x 128, the Keras dtype ``policy``) under each variant's context manager
+    (``variants``: name -> a context-manager factory, entered around every call and
+    while tracing), one model per variant, their calls interleaved.
 
     Returns:
         Rows ``dict(kind="model", name="<preset> <train|infer>", <variant>=seconds)``.
@@ -207,7 +216,7 @@ def preset_variant_times(
         fns = {}
         for name, scope in variants.items():
             keras.utils.set_random_seed(0)
-            model = LMUFormer.from_preset(preset)
+            model = LMUFormer.from_preset(preset, dtype=policy)
             model.compile(
                 keras.optimizers.Adam(2.5e-3, beta_1=0.95, beta_2=0.999),
                 keras.losses.BinaryCrossentropy(from_logits=True),
@@ -233,6 +242,8 @@ def library_vs_keras_main(
     keras_variant: tuple[str, Callable],
     presets: tuple[str, ...],
     repeats: int,
+    backends: str = "tensorflow,jax,torch",
+    policy: str = "float32",
 ) -> None:
     """The command line of a "library layer against Keras' layer" benchmark.
 
@@ -240,11 +251,14 @@ def library_vs_keras_main(
     ``library``, the Keras variant and their ratio (``keras / library``, > 1: the
     library is faster). The child (2 threads) returns ``layer_times(repeats)`` and
     :func:`preset_variant_times` of the presets as the library builds them and
-    under ``keras_variant`` (its name and context-manager factory).
+    under ``keras_variant`` (its name and context-manager factory), in the dtype
+    ``policy``; ``backends`` is the default of ``--backends``.
     """
     import contextlib
 
-    args = preset_parser(doc, presets, repeats=repeats).parse_args()
+    parser = preset_parser(doc, presets, repeats=repeats)
+    parser.set_defaults(backends=backends)
+    args = parser.parse_args()
     name, scope = keras_variant
     if args.child:
         set_threads(2)
@@ -252,7 +266,7 @@ def library_vs_keras_main(
 
         variants = {"library": contextlib.nullcontext, name: scope}
         rows = layer_times(args.repeats) + preset_variant_times(
-            args.presets.split(","), args.repeats, variants
+            args.presets.split(","), args.repeats, variants, policy
         )
         for r in rows:
             print("RESULT " + json.dumps(dict(backend=keras.backend.backend(), **r)))

@@ -175,6 +175,113 @@ def test_conv1d_one_product_only_at_jax_bfloat16():
     )
 
 
+WINDOW_CASES = [(3, 1, 1), (3, 2, 0), (1, 0, 0), (5, 0, 0), (4, 3, 1)]
+
+
+@pytest.mark.parametrize("k,pad_left,pad_right", WINDOW_CASES)
+def test_conv1d_as_window_product_is_conv1d(k, pad_left, pad_right):
+    x, kernel = _bfloat16_values((2, 9, 5), 20), _bfloat16_values((k, 5, 4), 21)
+    np.testing.assert_allclose(
+        convert(backend_utils.conv1d_as_window_product(x, kernel, pad_left, pad_right)),
+        convert(backend_utils.conv1d(x, kernel, pad_left, pad_right)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def _conv_exact(x, kernel, pad_left, pad_right):
+    """float64 NumPy: y_t = sum_j x_pad[t + j] @ W[j]."""
+    x = np.pad(np.float64(x), ((0, 0), (pad_left, pad_right), (0, 0)))
+    frames = x.shape[1] - kernel.shape[0] + 1
+    return sum(x[:, j : j + frames] @ kernel[j] for j in range(kernel.shape[0]))
+
+
+@pytest.mark.parametrize("k,pad_left,pad_right", WINDOW_CASES)
+def test_conv1d_as_window_product_bfloat16_values_and_gradients(k, pad_left, pad_right):
+    """bfloat16 (on JAX its float32-accumulation path and custom VJP): the value and
+    both gradients are the exact ones rounded to bfloat16, within a rounding or two."""
+    x, kernel = _bfloat16_values((2, 9, 64), 22), _bfloat16_values((k, 64, 6), 23)
+    frames = 9 + pad_left + pad_right - k + 1
+    c = _bfloat16_values((2, frames, 6), 24)
+
+    def fn(x, kernel):
+        y = backend_utils.conv1d_as_window_product(
+            keras.ops.cast(x, "bfloat16"),
+            keras.ops.cast(kernel, "bfloat16"),
+            pad_left,
+            pad_right,
+        )
+        return keras.ops.multiply(keras.ops.cast(y, "float32"), c)
+
+    y = backend_utils.conv1d_as_window_product(
+        keras.ops.cast(x, "bfloat16"),
+        keras.ops.cast(kernel, "bfloat16"),
+        pad_left,
+        pad_right,
+    )
+    assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
+    np.testing.assert_allclose(
+        convert(keras.ops.cast(y, "float32")),
+        _round_to_bfloat16(_conv_exact(x, kernel, pad_left, pad_right)),
+        rtol=2**-7,
+        atol=2e-2,
+    )
+    g_x, g_kernel = grad(fn, x, kernel)
+    # y = sum_j x_pad[t + j] W[j]: dx_pad[s] = sum_j c[s - j] W[j]^T, dW[j] = sum_t
+    # x_pad[t + j]^T c[t]; dx is dx_pad without the padding.
+    c_pad = np.pad(np.float64(c), ((0, 0), (k - 1, k - 1), (0, 0)))
+    flipped = kernel[::-1].transpose(0, 2, 1)
+    g_x_pad = _conv_exact(c_pad, flipped, 0, 0)
+    g_x_exact = g_x_pad[:, pad_left : pad_left + 9]
+    x_pad = np.pad(np.float64(x), ((0, 0), (pad_left, pad_right), (0, 0)))
+    g_kernel_exact = np.stack(
+        [
+            np.einsum("bti,bto->io", x_pad[:, j : j + frames], np.float64(c))
+            for j in range(k)
+        ]
+    )
+    for got, exact in ((g_x, g_x_exact), (g_kernel, g_kernel_exact)):
+        np.testing.assert_allclose(
+            got, _round_to_bfloat16(exact), rtol=2**-7, atol=5e-2
+        )
+
+
+def test_conv1d_as_window_product_names_too_few_frames():
+    with pytest.raises(ValueError, match=r"2 frames padded by \(0, 0\).*3 taps"):
+        backend_utils.conv1d_as_window_product(
+            np.zeros((1, 2, 3), "float32"), np.zeros((3, 3, 4), "float32")
+        )
+
+
+def test_conv1d_trains_through_window_product_at_jax_bfloat16(monkeypatch):
+    """JAX, bfloat16 training: the layer's convolution is the window product (and it
+    is still Keras' convolution); elsewhere, and in float32, it never is."""
+    calls = []
+    window_product = backend_utils.conv1d_as_window_product
+
+    def spy(*args):
+        calls.append(args[0].shape)
+        return window_product(*args)
+
+    monkeypatch.setattr(backend_utils, "conv1d_as_window_product", spy)
+    x = keras.ops.cast(_bfloat16_values((2, 7, 3), 25), "bfloat16")
+    fast = Conv1D(4, 3, padding="same", use_bias=True, dtype="mixed_bfloat16")
+    single = Conv1D(4, 3, padding="same", use_bias=True)
+    for layer in (fast, single):
+        layer.build((None, None, 3))
+    reference = keras.layers.Conv1D(4, 3, padding="same", dtype="mixed_bfloat16")
+    reference.build((None, None, 3))
+    reference.set_weights(fast.get_weights())
+    np.testing.assert_allclose(
+        convert(keras.ops.cast(fast(x, training=True), "float32")),
+        convert(keras.ops.cast(reference(x, training=True), "float32")),
+        rtol=2**-7,
+        atol=2e-2,
+    )
+    single(keras.ops.cast(x, "float32"), training=True)
+    assert calls == ([(2, 7, 3)] if keras.backend.backend() == "jax" else [])
+
+
 @keras.saving.register_keras_serializable(package="lmuformer_keras_tests")
 class _ConvList(keras.layers.Layer):
     """Two Conv1Ds in a list, as the patch embedding keeps them."""

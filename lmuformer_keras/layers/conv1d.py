@@ -1,5 +1,5 @@
-"""Conv1D without layout copies on torch, and as one matrix product at bfloat16
-inference on JAX."""
+"""Conv1D without layout copies on torch, and as matrix products under bfloat16 on
+JAX."""
 
 from __future__ import annotations
 
@@ -31,9 +31,12 @@ class Conv1D(keras.layers.Conv1D):
 
           Z = X_pad @ [W[0] | ... | W[k-1]],    y_t = b + sum_j Z[t + j, j]
 
-      The paper presets' inference is about 10% faster on JAX in bfloat16.
-      Training (whose backward pass through the shifted slices is slower than
-      XLA's) does not.
+      The paper presets' inference is about 10% faster on JAX in bfloat16;
+    - in training on JAX under ``mixed_bfloat16``, as one product of the input's
+      windows (:func:`lmuformer_keras.backend_utils.conv1d_as_window_product`:
+      each output frame's ``k`` input frames side by side, times the taps stacked),
+      whose custom VJP is two more such products: faster than XLA's bfloat16
+      convolution forward and backward (figures: ``docs/code_figures.md``).
 
     Quantized and LoRA-enabled layers, and every other configuration, run
     ``keras.layers.Conv1D.call``.
@@ -44,9 +47,9 @@ class Conv1D(keras.layers.Conv1D):
     """
 
     def call(self, inputs, training=None):
-        one_product = not training and self._runs_as_one_product(inputs)
-        if not (one_product or self._is_plain(inputs)):
+        if not self._is_plain(inputs):
             return super().call(inputs)
+        as_products = self._runs_as_one_product(inputs)
         k = self.kernel_size[0]
         if self.padding == "causal":
             pad = (k - 1, 0)
@@ -56,7 +59,10 @@ class Conv1D(keras.layers.Conv1D):
             pad = (0, 0)
         kernel = ops.cast(self.kernel, inputs.dtype)  # (k, C_in, C_out)
         bias = ops.cast(self.bias, inputs.dtype) if self.use_bias else None
-        if one_product:
+        if as_products and training:
+            y = backend_utils.conv1d_as_window_product(inputs, kernel, *pad)
+            y = y if bias is None else ops.add(y, bias)
+        elif as_products:
             y = self._as_one_product(inputs, kernel, pad, bias)
         else:
             y = backend_utils.conv1d(inputs, kernel, *pad, bias=bias)
@@ -65,7 +71,7 @@ class Conv1D(keras.layers.Conv1D):
         return y
 
     def _runs_as_one_product(self, inputs) -> bool:
-        """JAX, bfloat16: the inference form of one matrix product."""
+        """JAX, bfloat16: the forms of matrix products (inference and training)."""
         return self._is_plain(inputs) and backend_utils.matmul_accumulates_in_float32(
             inputs.dtype, self.compute_dtype
         )
