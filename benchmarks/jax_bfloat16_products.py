@@ -9,9 +9,9 @@ accumulation (``backend_utils.matmul``), which on this CPU takes XLA's bfloat16 
 kernel. Two forms keep the training step's products on that kernel:
 
 - the weight gradient ``dW = x^T @ g`` of ``matmul``'s custom VJP
-  (``products._jax_weight_gradient``) materializes the narrower operand's transpose
-  row-major. Written as a rows-contracting dot, or with a plain transpose that XLA
-  folds back into it, the product takes about twice as long;
+  (``products._jax_weight_gradient``) materializes ``x^T`` row-major. Written as a
+  rows-contracting dot, or with a plain transpose that XLA folds back into it, the
+  product takes about twice as long;
 - the library's ``Conv1D`` trains through ``backend_utils.conv1d_as_window_product``
   (each output frame's ``k`` input frames side by side, times the stacked taps; its
   VJP two more such products) instead of XLA's bfloat16 convolution.
@@ -53,8 +53,8 @@ def xla_forms():
     def rows_contracted(x, g):
         return products._jax_dot_float32(x, g, 0, 0)
 
-    def xla_conv(x, kernel, pad_left=0, pad_right=0):
-        return backend_utils.conv1d(x, kernel, pad_left, pad_right)
+    def xla_conv(x, kernel, pad_left=0, pad_right=0, bias=None):
+        return backend_utils.conv1d(x, kernel, pad_left, pad_right, bias=bias)
 
     saved = products._jax_weight_gradient, backend_utils.conv1d_as_window_product
     products._jax_weight_gradient = rows_contracted

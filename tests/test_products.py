@@ -146,7 +146,7 @@ def test_conv1d_as_one_product_equals_keras(
         np.testing.assert_allclose(
             convert(ours(x, training=training)), expected, rtol=1e-5, atol=1e-5
         )
-    monkeypatch.setattr(Conv1D, "_runs_as_one_product", lambda self, x: True)
+    monkeypatch.setattr(Conv1D, "_runs_as_products", lambda self, x: True)
     for training in (False, True):
         np.testing.assert_allclose(
             convert(ours(x, training=training)), expected, rtol=1e-5, atol=1e-5
@@ -160,9 +160,9 @@ def test_conv1d_one_product_only_at_jax_bfloat16():
     single = Conv1D(4, 3, padding="causal")
     for layer in (fast, strided, single):
         layer.build((None, None, 3))
-    assert fast._runs_as_one_product(x) == (keras.backend.backend() == "jax")
-    assert not strided._runs_as_one_product(x)
-    assert not single._runs_as_one_product(keras.ops.cast(x, "float32"))
+    assert fast._runs_as_products(x) == (keras.backend.backend() == "jax")
+    assert not strided._runs_as_products(x)
+    assert not single._runs_as_products(keras.ops.cast(x, "float32"))
     # At bfloat16 inference (the product form on JAX) it is still Keras' conv.
     reference = keras.layers.Conv1D(4, 3, padding="causal", dtype="mixed_bfloat16")
     reference.build((None, None, 3))
@@ -259,9 +259,9 @@ def test_conv1d_trains_through_window_product_at_jax_bfloat16(monkeypatch):
     calls = []
     window_product = backend_utils.conv1d_as_window_product
 
-    def spy(*args):
+    def spy(*args, **kwargs):
         calls.append(args[0].shape)
-        return window_product(*args)
+        return window_product(*args, **kwargs)
 
     monkeypatch.setattr(backend_utils, "conv1d_as_window_product", spy)
     x = keras.ops.cast(_bfloat16_values((2, 7, 3), 25), "bfloat16")

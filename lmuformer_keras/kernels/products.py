@@ -144,10 +144,12 @@ def _jax_matmul_float32_accumulation():
     return product
 
 
-def conv1d_as_window_product(x, kernel, pad_left: int = 0, pad_right: int = 0):
-    """:func:`conv1d` (no bias) as one product of the input's windows (im2col)::
+def conv1d_as_window_product(
+    x, kernel, pad_left: int = 0, pad_right: int = 0, bias=None
+):
+    """:func:`conv1d` as one product of the input's windows (im2col)::
 
-        y_t = [x_pad[t] | x_pad[t + 1] | ... | x_pad[t + k - 1]] @ [W[0]; ...; W[k-1]]
+        y_t = b + [x_pad[t] | ... | x_pad[t + k - 1]] @ [W[0]; ...; W[k-1]]
 
     the ``k`` frames of each window side by side (``k * C_in`` values) times the
     taps stacked (``(k * C_in, C_out)``).
@@ -158,14 +160,14 @@ def conv1d_as_window_product(x, kernel, pad_left: int = 0, pad_right: int = 0):
     ``dW = Windows^T @ g`` (:func:`_jax_weight_gradient`). That is JAX's bfloat16
     training form of the library's ``Conv1D``, faster than XLA's bfloat16
     convolution forward and backward (figures: ``docs/code_figures.md``). Elsewhere
-    it is
-    ``keras.ops.concatenate`` and :func:`matmul`.
+    it is ``keras.ops.concatenate`` and :func:`matmul`.
 
     Args:
         x: ``(batch, T, C_in)``, with a static ``T``.
         kernel: ``(k, C_in, C_out)``, of ``x``'s dtype.
         pad_left: Zero frames before ``x``.
         pad_right: Zero frames after ``x``.
+        bias: Optional ``(C_out,)``, of ``x``'s dtype.
 
     Returns:
         ``(batch, T + pad_left + pad_right - k + 1, C_out)``.
@@ -184,9 +186,11 @@ def conv1d_as_window_product(x, kernel, pad_left: int = 0, pad_right: int = 0):
             f"({pad_left}, {pad_right}) are fewer than the kernel's {k} taps"
         )
     if matmul_accumulates_in_float32(x.dtype, kernel.dtype):
-        return _jax_conv1d_window_product(k, pad_left, pad_right)(x, kernel)
-    windows = _windows(x, k, pad_left, pad_right)
-    return matmul(windows, ops.reshape(kernel, (k * c_in, c_out)))
+        y = _jax_conv1d_window_product(k, pad_left, pad_right)(x, kernel)
+    else:
+        windows = _windows(x, k, pad_left, pad_right)
+        y = matmul(windows, ops.reshape(kernel, (k * c_in, c_out)))
+    return y if bias is None else ops.add(y, ops.convert_to_tensor(bias, x.dtype))
 
 
 def _windows(x, k: int, pad_left: int, pad_right: int):

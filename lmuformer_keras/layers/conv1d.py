@@ -49,7 +49,7 @@ class Conv1D(keras.layers.Conv1D):
     def call(self, inputs, training=None):
         if not self._is_plain(inputs):
             return super().call(inputs)
-        as_products = self._runs_as_one_product(inputs)
+        as_products = self._runs_as_products(inputs)
         k = self.kernel_size[0]
         if self.padding == "causal":
             pad = (k - 1, 0)
@@ -60,8 +60,7 @@ class Conv1D(keras.layers.Conv1D):
         kernel = ops.cast(self.kernel, inputs.dtype)  # (k, C_in, C_out)
         bias = ops.cast(self.bias, inputs.dtype) if self.use_bias else None
         if as_products and training:
-            y = backend_utils.conv1d_as_window_product(inputs, kernel, *pad)
-            y = y if bias is None else ops.add(y, bias)
+            y = backend_utils.conv1d_as_window_product(inputs, kernel, *pad, bias=bias)
         elif as_products:
             y = self._as_one_product(inputs, kernel, pad, bias)
         else:
@@ -70,7 +69,7 @@ class Conv1D(keras.layers.Conv1D):
             y = self.activation(y)
         return y
 
-    def _runs_as_one_product(self, inputs) -> bool:
+    def _runs_as_products(self, inputs) -> bool:
         """JAX, bfloat16: the forms of matrix products (inference and training)."""
         return self._is_plain(inputs) and backend_utils.matmul_accumulates_in_float32(
             inputs.dtype, self.compute_dtype
